@@ -1,0 +1,273 @@
+"""Training losses, each aimed at the old project's blur.
+
+- Reconstruction (L1 or MSE) weighted up inside the person mask and again around the face,
+  found from the face landmarks, since faces were the blurriest part.
+- Alpha-mask BCE, so generated people can be composited on any background.
+- KL in fp32 with log-variance clamped (exp overflows in fp16), warmed up, with optional free
+  bits, scaled per image dimension so `kl_weight` reads like the Laplace scale of an ELBO.
+- Optional hinge PatchGAN, switched on after a set step, with Stable Diffusion's adaptive
+  weight (ratio of the reconstruction and GAN gradients at the decoder's last layer). Its
+  discriminator sees the pose condition too, so it also punishes a body that ignores the pose.
+  It trains from scratch: nothing is downloaded.
+- Optional VGG16 perceptual loss, only from a weights file the user gives.
+
+Every term is returned separately for logging; "loss" is what to back-propagate.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from poseguide.heatmaps import NUM_CONDITION_CHANNELS
+from poseguide.landmarks import FACE_LANDMARKS
+
+LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0
+
+
+@dataclass
+class LossConfig:
+    reconstruction: str = "l1"  # "l1" or "mse"
+    person_weight: float = 2.0  # weight of pixels inside the person mask (background: 1)
+    face_weight: float = 2.0  # extra weight at the face centre, falling off as a Gaussian
+    face_radius: float = 1.5  # face blob radius, in units of the face landmarks' spread
+    mask_weight: float = 0.5  # BCE between predicted alpha and the person mask
+    kl_weight: float = 0.05  # per image dimension; like the Laplace scale b of an ELBO
+    kl_warmup_steps: int = 1000  # linear ramp from 0
+    free_bits: float = 0.0  # nats per latent dimension that cost nothing (0: off)
+    adversarial_weight: float = 0.0  # 0 turns the PatchGAN off
+    adversarial_start_step: int = 2000
+    discriminator_channels: int = 64
+    discriminator_layers: int = 3
+    discriminator_lr_scale: float = 1.0
+    perceptual_weight: float = 0.0
+    perceptual_weights: str | None = None  # a local torchvision VGG16 state dict (.pth)
+
+    def __post_init__(self) -> None:
+        if self.reconstruction not in ("l1", "mse"):
+            raise ValueError(f"loss.reconstruction must be 'l1' or 'mse', got {self.reconstruction!r}")
+        if self.perceptual_weight > 0 and not self.perceptual_weights:
+            raise ValueError(
+                "loss.perceptual_weight > 0 needs loss.perceptual_weights, a local VGG16 weights file "
+                "(poseguide never downloads weights)"
+            )
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def face_weight_map(landmarks: torch.Tensor, size: int, radius_scale: float, threshold: float = 0.5) -> torch.Tensor:
+    """(B, 33, >=4) crop-normalised poses -> (B, 1, size, size) Gaussian blob over each face.
+
+    Centre: the mean of the visible face landmarks; radius: their spread times radius_scale
+    (at least 2% of the crop). A face with fewer than 3 visible landmarks gets no weight.
+    """
+    face = landmarks[:, list(FACE_LANDMARKS)].float()
+    visible = (face[..., 3] >= threshold).float()
+    count = visible.sum(1)
+    centre = (face[..., :2] * visible[..., None]).sum(1) / count.clamp_min(1)[:, None]
+    spread = (((face[..., :2] - centre[:, None]) ** 2).sum(-1).sqrt() * visible).amax(1)
+    radius = (spread * radius_scale).clamp_min(0.02)
+    grid = (torch.arange(size, device=landmarks.device, dtype=torch.float32) + 0.5) / size
+    dx2 = (grid[None, :] - centre[:, 0:1]) ** 2  # (B, S)
+    dy2 = (grid[None, :] - centre[:, 1:2]) ** 2
+    blob = torch.exp(-(dy2[:, :, None] + dx2[:, None, :]) / (2 * radius[:, None, None] ** 2))
+    return (blob * (count >= 3).float()[:, None, None])[:, None]
+
+
+def kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(q(z|x) || N(0, I)) per latent dimension, (B, D), always in fp32."""
+    mu, logvar = mu.float(), logvar.float().clamp(LOGVAR_MIN, LOGVAR_MAX)
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+
+
+def elbo_bits_per_dim(image: torch.Tensor, rgb: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """Negative ELBO of each RGB image in bits per dimension of its 8-bit pixels, (B,).
+
+    The decoder's likelihood is a Laplace whose scale is set to its optimum for each image
+    (the calibrated decoder of sigma-VAE, Rybkin et al. 2021), floored at half an 8-bit level.
+    Continuous densities on [-1, 1] are moved to the 0-255 scale by the log(127.5) Jacobian.
+    """
+    err = (image.float() - rgb.float()).abs().flatten(1)
+    dims = err.shape[1]
+    scale = err.mean(1).clamp_min(1.0 / 255.0)
+    nll = err.sum(1) / scale + dims * torch.log(2 * scale)
+    kl = kl_per_dim(mu, logvar).sum(1)
+    return ((nll + kl) / dims + math.log(127.5)) / math.log(2.0)
+
+
+class PatchDiscriminator(nn.Module):
+    """pix2pix/taming's N-layer PatchGAN on RGB + alpha; the pose condition joins after the
+    first stride-2 conv, at half resolution, where the model renders it anyway."""
+
+    def __init__(self, channels: int = 64, layers: int = 3, cond_channels: int = NUM_CONDITION_CHANNELS):
+        super().__init__()
+        self.first = nn.Sequential(nn.Conv2d(4, channels, 4, stride=2, padding=1), nn.LeakyReLU(0.2))
+        body: list[nn.Module] = []
+        in_ch = channels + cond_channels
+        mult = 1
+        for n in range(1, layers + 1):
+            mult = min(2**n, 8)
+            stride = 2 if n < layers else 1
+            body += [
+                nn.Conv2d(in_ch, channels * mult, 4, stride=stride, padding=1, bias=False),
+                nn.BatchNorm2d(channels * mult),
+                nn.LeakyReLU(0.2),
+            ]
+            in_ch = channels * mult
+        body.append(nn.Conv2d(in_ch, 1, 4, stride=1, padding=1))
+        self.body = nn.Sequential(*body)
+        self.apply(_init_discriminator)
+
+    def forward(self, rgb: torch.Tensor, alpha: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        h = self.first(torch.cat([rgb, alpha.to(rgb.dtype)], dim=1))
+        if cond.shape[-1] != h.shape[-1]:
+            cond = F.interpolate(cond, size=h.shape[-2:], mode="bilinear", align_corners=False)
+        return self.body(torch.cat([h, cond.to(h.dtype)], dim=1))
+
+
+def _init_discriminator(module: nn.Module) -> None:
+    if isinstance(module, nn.Conv2d):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+class VGGPerceptual(nn.Module):
+    """L1 between VGG16 features (relu1_2, relu2_2, relu3_3) from a local weights file."""
+
+    LAYERS = (3, 8, 15)
+
+    def __init__(self, weights_path: str):
+        super().__init__()
+        import torchvision
+
+        path = Path(weights_path)
+        if not path.is_file():
+            raise FileNotFoundError(f"perceptual weights {path}: no such file")
+        vgg = torchvision.models.vgg16(weights=None)
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        vgg.load_state_dict(state)
+        self.features = vgg.features[: self.LAYERS[-1] + 1].eval().requires_grad_(False)
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406])[None, :, None, None])
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225])[None, :, None, None])
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        h = torch.cat([x, y]).float()
+        h = ((h + 1) / 2 - self.mean) / self.std
+        loss = h.new_zeros(())
+        for i, layer in enumerate(self.features):
+            h = layer(h)
+            if i in self.LAYERS:
+                a, b = h.chunk(2)
+                loss = loss + (a - b).abs().mean()
+        return loss
+
+
+class VAELoss(nn.Module):
+    def __init__(self, config: LossConfig):
+        super().__init__()
+        self.config = config
+        self.perceptual = VGGPerceptual(config.perceptual_weights) if config.perceptual_weight > 0 else None
+
+    def kl_weight(self, step: int) -> float:
+        warmup = self.config.kl_warmup_steps
+        ramp = min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
+        return self.config.kl_weight * ramp
+
+    def uses_discriminator(self, step: int) -> bool:
+        return self.config.adversarial_weight > 0 and step >= self.config.adversarial_start_step
+
+    def make_discriminator(self) -> PatchDiscriminator | None:
+        if self.config.adversarial_weight <= 0:
+            return None
+        return PatchDiscriminator(self.config.discriminator_channels, self.config.discriminator_layers)
+
+    def pixel_weights(self, mask: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
+        weights = 1.0 + (self.config.person_weight - 1.0) * mask.float()
+        if self.config.face_weight > 0:
+            face = face_weight_map(landmarks, mask.shape[-1], self.config.face_radius)
+            weights = weights * (1.0 + self.config.face_weight * face)
+        return weights
+
+    def forward(
+        self,
+        image: torch.Tensor,
+        mask: torch.Tensor,
+        landmarks: torch.Tensor,
+        out,
+        step: int,
+        last_layer: nn.Module | None = None,
+        discriminator: nn.Module | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """image (B,3,S,S) in [-1,1], mask (B,1,S,S) in [0,1], landmarks (B,33,4), out: CVAEOutput."""
+        cfg = self.config
+        rgb = out.rgb.float()
+        diff = rgb - image.float()
+        err = diff.abs() if cfg.reconstruction == "l1" else diff.pow(2)
+        err = err.mean(1, keepdim=True)
+        weights = self.pixel_weights(mask, landmarks)
+        rec = (err * weights).sum() / weights.sum()
+        mask_bce = F.binary_cross_entropy_with_logits(out.alpha_logits.float(), mask.float())
+
+        kl_dims = kl_per_dim(out.mu, out.logvar)
+        kl = kl_dims.sum(1).mean()
+        if cfg.free_bits > 0:
+            kl_for_loss = kl_dims.mean(0).clamp_min(cfg.free_bits).sum()
+        else:
+            kl_for_loss = kl
+        num_dims = image[0].numel()
+        kl_weight = self.kl_weight(step)
+
+        nll = rec + cfg.mask_weight * mask_bce
+        terms = {"rec": rec, "l1": diff.abs().mean(), "mask_bce": mask_bce, "kl": kl}
+        if self.perceptual is not None:
+            perceptual = self.perceptual(rgb, image)
+            nll = nll + cfg.perceptual_weight * perceptual
+            terms["perceptual"] = perceptual
+        loss = nll + kl_weight * kl_for_loss / num_dims
+
+        if discriminator is not None and self.uses_discriminator(step):
+            logits_fake = discriminator(out.rgb, torch.sigmoid(out.alpha_logits), out.cond)
+            g_loss = -logits_fake.float().mean()
+            adv_weight = self.adaptive_weight(nll, g_loss, last_layer) * cfg.adversarial_weight
+            loss = loss + adv_weight * g_loss
+            terms["g_loss"] = g_loss
+            terms["adv_weight"] = adv_weight
+        terms["kl_weight"] = torch.tensor(kl_weight)
+        terms["loss"] = loss
+        return terms
+
+    @staticmethod
+    def adaptive_weight(nll: torch.Tensor, g_loss: torch.Tensor, last_layer: nn.Module | None) -> torch.Tensor:
+        """Stable Diffusion's balance: ||d nll / dW|| / ||d g_loss / dW|| at the decoder's last
+        layer, clamped to [0, 1e4]. Without a graph (e.g. evaluation) it falls back to 1."""
+        if last_layer is None or not torch.is_grad_enabled() or not nll.requires_grad:
+            return torch.tensor(1.0, device=nll.device)
+        weight = last_layer.weight
+        nll_grad = torch.autograd.grad(nll, weight, retain_graph=True)[0]
+        g_grad = torch.autograd.grad(g_loss, weight, retain_graph=True)[0]
+        ratio = nll_grad.norm() / (g_grad.norm() + 1e-4)
+        return ratio.clamp(0.0, 1e4).detach()
+
+    def discriminator_loss(
+        self, discriminator: nn.Module, image: torch.Tensor, mask: torch.Tensor, out
+    ) -> dict[str, torch.Tensor]:
+        """Hinge loss on real (image, mask) against the detached reconstruction, both with the
+        condition the generator saw."""
+        cond = out.cond.detach()
+        logits_real = discriminator(image, mask, cond).float()
+        logits_fake = discriminator(out.rgb.detach(), torch.sigmoid(out.alpha_logits.detach()), cond).float()
+        loss_real = F.relu(1.0 - logits_real).mean()
+        loss_fake = F.relu(1.0 + logits_fake).mean()
+        return {
+            "d_loss": 0.5 * (loss_real + loss_fake),
+            "d_real": logits_real.mean().detach(),
+            "d_fake": logits_fake.mean().detach(),
+        }

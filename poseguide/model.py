@@ -1,0 +1,399 @@
+"""The conditional VAE: pose heatmaps go into the encoder and into every decoder stage.
+
+Encoder: image, mask and pose condition -> a global latent z (mean, log-variance), so random
+samples can come from N(0, I). Decoder: z goes up through the resolutions; at each stage the
+condition, resized to that resolution, is concatenated in, and z also modulates every block
+(FiLM), so appearance stays the same while the pose changes. Output: RGB plus an alpha mask.
+
+Condition dropout replaces the condition with the null condition (all zeros, "pose present"
+off) for a fraction of training samples, for encoder and decoder alike, so one model samples
+both with and without a pose.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from poseguide.heatmaps import DEFAULT_SIGMA_FRACTION, NUM_CONDITION_CHANNELS, render_condition
+
+MODEL_FORMAT = "poseguide-model"
+MODEL_FORMAT_VERSION = 1
+WEIGHTS_NAME = "model.safetensors"
+EXTRAS_NAME = "extras.safetensors"
+CONFIG_NAME = "config.json"
+
+
+class ModelLoadError(ValueError):
+    """A model directory that cannot be loaded. The message is one line naming what is wrong."""
+
+
+@dataclass
+class ModelConfig:
+    """Architecture.
+
+    The encoder's stem halves the image; then `channels` has one entry per stage, each at
+    half the resolution of the one before, so the bottleneck is image_size / 2**(len+1).
+    The decoder mirrors it and ends with a light full-resolution head. Full resolution is
+    where a conv costs most, so little work is done there.
+    """
+
+    image_size: int = 128
+    channels: tuple[int, ...] = (32, 64, 128, 256)
+    encoder_blocks: int = 1  # residual blocks per encoder stage
+    decoder_blocks: int = 1  # residual blocks per decoder stage
+    head_channels: int = 16  # width of the full-resolution head
+    latent_dim: int = 256
+    condition_size: int = 64  # heatmaps are rendered here, then resized to every stage
+    sigma_fraction: float = DEFAULT_SIGMA_FRACTION
+    cond_dropout: float = 0.15  # PIDM uses 0.1, CFLD 0.2
+    groups: int = 8  # GroupNorm groups
+
+    def __post_init__(self) -> None:
+        self.channels = tuple(int(c) for c in self.channels)
+        if self.image_size % (2 ** (len(self.channels) + 1)):
+            raise ValueError(f"image_size {self.image_size} is not divisible by 2**{len(self.channels) + 1}")
+        if any(c % self.groups for c in self.channels):
+            raise ValueError(f"every entry of channels {self.channels} must be divisible by groups={self.groups}")
+        if not 0.0 <= self.cond_dropout < 1.0:
+            raise ValueError(f"cond_dropout must be in [0, 1), got {self.cond_dropout}")
+
+    @property
+    def bottleneck_size(self) -> int:
+        return self.image_size // 2 ** (len(self.channels) + 1)
+
+    def stage_sizes(self) -> list[int]:
+        """Resolution of each stage, from image_size / 2 down."""
+        return [self.image_size // 2 ** (i + 1) for i in range(len(self.channels))]
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["channels"] = list(self.channels)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown model config keys: {', '.join(unknown)}")
+        return cls(**data)
+
+
+class CVAEOutput(NamedTuple):
+    rgb: torch.Tensor  # (B, 3, S, S) in [-1, 1]
+    alpha_logits: torch.Tensor  # (B, 1, S, S)
+    mu: torch.Tensor  # (B, D)
+    logvar: torch.Tensor  # (B, D)
+    z: torch.Tensor  # (B, D)
+    present: torch.Tensor  # (B,) bool, after condition dropout
+    cond: torch.Tensor  # (B, C, c, c) the condition the decoder saw, at condition_size
+
+
+class ResBlock(nn.Module):
+    """Residual block with one GroupNorm (norms are slow on CPUs, convs less so).
+
+    The pose condition is concatenated to the block's input, and z scales and shifts the
+    normalised features (FiLM), so appearance reaches every resolution. The residual branch
+    starts at zero (a learned gain, as in ReZero), so deep stacks train from the first step.
+    """
+
+    def __init__(self, channels: int, cond_ch: int, latent_dim: int, groups: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels + cond_ch, channels, 3, padding=1)
+        self.norm = nn.GroupNorm(groups, channels)
+        self.film = nn.Linear(latent_dim, 2 * channels) if latent_dim else None
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.gain = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None, z: torch.Tensor | None = None) -> torch.Tensor:
+        h = F.silu(x)
+        if cond is not None:
+            h = torch.cat([h, cond.to(h.dtype)], dim=1)
+        h = self.norm(self.conv1(h))
+        if self.film is not None:
+            scale, shift = self.film(z).to(h.dtype)[:, :, None, None].chunk(2, dim=1)
+            h = h * (1 + scale) + shift
+        h = self.conv2(F.silu(h))
+        return x + self.gain * h
+
+
+class Encoder(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        ch = config.channels
+        # A 4x4 stride-2 stem: the encoder never runs a conv at full resolution.
+        self.stem = nn.Conv2d(3 + 1 + NUM_CONDITION_CHANNELS, ch[0], 4, stride=2, padding=1)
+        self.stages = nn.ModuleList()
+        for i, c in enumerate(ch):
+            out = ch[min(i + 1, len(ch) - 1)]
+            blocks = [ResBlock(c, 0, 0, config.groups) for _ in range(config.encoder_blocks)]
+            down = nn.Conv2d(c, out, 3, stride=2, padding=1)
+            self.stages.append(nn.ModuleDict({"blocks": nn.ModuleList(blocks), "down": down}))
+        self.norm_out = nn.GroupNorm(config.groups, ch[-1])
+        self.to_latent = nn.Linear(ch[-1] * config.bottleneck_size**2, 2 * config.latent_dim)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.stem(x)
+        for stage in self.stages:
+            for block in stage["blocks"]:
+                h = block(h)
+            h = stage["down"](h)
+        h = F.silu(self.norm_out(h))
+        mu, logvar = self.to_latent(h.flatten(1)).chunk(2, dim=1)
+        return mu, logvar
+
+
+class Decoder(nn.Module):
+    """z -> bottleneck map -> one stage per resolution (coarsest first), each seeing the pose
+    condition at its own size -> a full-resolution head that sees it at full size."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        ch = config.channels
+        cond_ch = NUM_CONDITION_CHANNELS
+        self.bottleneck_size = config.bottleneck_size
+        self.from_latent = nn.Linear(config.latent_dim, ch[-1] * config.bottleneck_size**2)
+        # Stage i works at stage_sizes()[i]; they run from the deepest (bottleneck x 2) up.
+        self.stages = nn.ModuleList()
+        self.changes = nn.ModuleList()
+        in_ch = ch[-1]
+        for c in reversed(ch):
+            self.changes.append(nn.Conv2d(in_ch + cond_ch, c, 1))
+            self.stages.append(
+                nn.ModuleList(ResBlock(c, cond_ch, config.latent_dim, config.groups) for _ in range(config.decoder_blocks))
+            )
+            in_ch = c
+        self.norm_out = nn.GroupNorm(config.groups, in_ch)
+        self.head = nn.Sequential(
+            nn.Conv2d(in_ch + cond_ch, config.head_channels, 1),
+            nn.SiLU(),
+            nn.Conv2d(config.head_channels, config.head_channels, 3, padding=1),
+            nn.SiLU(),
+            nn.Conv2d(config.head_channels, 4, 3, padding=1),
+        )
+
+    def forward(self, z: torch.Tensor, cond_pyramid: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """cond_pyramid: the condition at each stage size, deepest first, then at full size."""
+        h = self.from_latent(z).view(z.shape[0], -1, self.bottleneck_size, self.bottleneck_size)
+        for change, blocks, cond in zip(self.changes, self.stages, cond_pyramid):
+            h = F.interpolate(h, scale_factor=2.0, mode="nearest")
+            h = change(torch.cat([h, cond.to(h.dtype)], dim=1))
+            for block in blocks:
+                h = block(h, cond, z)
+        h = F.interpolate(F.silu(self.norm_out(h)), scale_factor=2.0, mode="nearest")
+        out = self.head(torch.cat([h, cond_pyramid[-1].to(h.dtype)], dim=1))
+        return torch.tanh(out[:, :3]), out[:, 3:]
+
+
+class PoseCVAE(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.latent_dim = config.latent_dim
+        self.encoder = Encoder(config)
+        self.decoder = Decoder(config)
+
+    # --- condition -------------------------------------------------------------------------
+    def condition(self, landmarks: torch.Tensor | None, present: torch.Tensor | None = None, batch_size: int | None = None) -> torch.Tensor:
+        """Heatmaps at `condition_size` on the model's device; None -> the null condition."""
+        device = next(self.parameters()).device
+        if landmarks is not None:
+            landmarks = landmarks.to(device)
+        return render_condition(
+            landmarks, self.config.condition_size, present, self.config.sigma_fraction, batch_size, device
+        )
+
+    def _pyramid(self, cond: torch.Tensor) -> list[torch.Tensor]:
+        """The condition resized to each decoder resolution, coarsest first (area averaging down,
+        bilinear up)."""
+        sizes = list(reversed(self.config.stage_sizes())) + [self.config.image_size]
+        out = []
+        for size in sizes:
+            if size == cond.shape[-1]:
+                out.append(cond)
+            elif size < cond.shape[-1]:
+                out.append(F.adaptive_avg_pool2d(cond, size))
+            else:
+                out.append(F.interpolate(cond, size=(size, size), mode="bilinear", align_corners=False))
+        return out
+
+    def _full_size(self, cond: torch.Tensor) -> torch.Tensor:
+        size = self.config.image_size
+        if cond.shape[-1] == size:
+            return cond
+        return F.interpolate(cond, size=(size, size), mode="bilinear", align_corners=False)
+
+    # --- encode / decode --------------------------------------------------------------------
+    def encode(self, image: torch.Tensor, mask: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.cat([image, mask, self._full_size(cond).to(image.dtype)], dim=1)
+        return self.encoder(x)
+
+    def decode_condition(self, z: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.decoder(z, self._pyramid(cond))
+
+    def decode(
+        self, z: torch.Tensor, landmarks: torch.Tensor | None = None, present: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """z (B, D) and a pose (B, 33, 4) in crop coordinates, or None for unposed samples."""
+        cond = self.condition(landmarks, present, batch_size=z.shape[0])
+        return self.decode_condition(z, cond)
+
+    def forward(
+        self,
+        image: torch.Tensor,
+        mask: torch.Tensor,
+        landmarks: torch.Tensor,
+        present: torch.Tensor | None = None,
+        cond_dropout: float = 0.0,
+        sample_posterior: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> CVAEOutput:
+        batch = image.shape[0]
+        device = image.device
+        if present is None:
+            present = torch.ones(batch, dtype=torch.bool, device=device)
+        if cond_dropout > 0:
+            keep = torch.rand(batch, device=device, generator=generator) >= cond_dropout
+            present = present & keep
+        cond = self.condition(landmarks, present)
+        mu, logvar = self.encode(image, mask, cond)
+        if sample_posterior:
+            std = torch.exp(0.5 * logvar.float().clamp(-30.0, 20.0))
+            noise = torch.randn(mu.shape, device=device, generator=generator, dtype=torch.float32)
+            z = mu.float() + std * noise
+        else:
+            z = mu.float()
+        rgb, alpha_logits = self.decode_condition(z, cond)
+        return CVAEOutput(rgb, alpha_logits, mu, logvar, z, present, cond)
+
+    def decoder_last_layer(self) -> nn.Module:
+        return self.decoder.head[-1]
+
+    # --- save / load -----------------------------------------------------------------------
+    def save_pretrained(
+        self,
+        directory: str | os.PathLike,
+        extra_config: dict | None = None,
+        extra_tensors: dict[str, torch.Tensor] | None = None,
+    ) -> Path:
+        """Write model.safetensors + config.json (+ extras.safetensors). Files are written under
+        temporary names and renamed, so a crash never leaves a half-written model directory."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        config = {"format": MODEL_FORMAT, "version": MODEL_FORMAT_VERSION, "model": self.config.to_dict()}
+        config.update(extra_config or {})
+        writes = [(WEIGHTS_NAME, lambda p: save_file(state, str(p), metadata={"format": "pt"}))]
+        if extra_tensors:
+            extras = {k: torch.as_tensor(v).detach().cpu().contiguous() for k, v in extra_tensors.items()}
+            writes.append((EXTRAS_NAME, lambda p: save_file(extras, str(p))))
+        writes.append((CONFIG_NAME, lambda p: p.write_text(json.dumps(config, indent=2) + "\n")))
+        for name, write in writes:
+            tmp = directory / f".{name}.tmp"
+            write(tmp)
+            os.replace(tmp, directory / name)
+        return directory
+
+    @classmethod
+    def from_pretrained(cls, directory: str | os.PathLike, map_location: str | torch.device = "cpu") -> "PoseCVAE":
+        directory = Path(directory)
+        config = read_model_config(directory)
+        try:
+            model_config = ModelConfig.from_dict(config["model"])
+        except (TypeError, ValueError) as err:
+            raise ModelLoadError(f"{directory / CONFIG_NAME}: bad model config ({err})") from None
+        model = cls(model_config)
+        weights = directory / WEIGHTS_NAME
+        if not weights.is_file():
+            raise ModelLoadError(f"{weights}: missing (a model directory holds {WEIGHTS_NAME} and {CONFIG_NAME})")
+        try:
+            state = load_file(str(weights), device=str(map_location))
+        except (SafetensorError, OSError, ValueError) as err:
+            raise ModelLoadError(f"{weights}: unreadable or truncated safetensors file ({err})") from None
+        missing, unexpected = _state_mismatch(model.state_dict(), state)
+        if missing or unexpected:
+            raise ModelLoadError(
+                f"{weights}: weights do not match config.json "
+                f"({len(missing)} missing, e.g. {missing[:1]}; {len(unexpected)} unexpected, e.g. {unexpected[:1]})"
+            )
+        model.load_state_dict(state, strict=True)
+        return model.eval()
+
+
+def _state_mismatch(expected: dict, found: dict) -> tuple[list[str], list[str]]:
+    missing = [k for k in expected if k not in found or found[k].shape != expected[k].shape]
+    unexpected = [k for k in found if k not in expected]
+    return missing, unexpected
+
+
+def read_model_config(directory: str | os.PathLike) -> dict:
+    """config.json of a model directory, checked for format and version."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ModelLoadError(f"{directory}: no such model directory")
+    path = directory / CONFIG_NAME
+    if not path.is_file():
+        raise ModelLoadError(f"{path}: missing (a model directory holds {WEIGHTS_NAME} and {CONFIG_NAME})")
+    try:
+        config = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ModelLoadError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(config, dict) or config.get("format") != MODEL_FORMAT:
+        raise ModelLoadError(f"{path}: not a poseguide model config (format should be {MODEL_FORMAT!r})")
+    if config.get("version") != MODEL_FORMAT_VERSION:
+        raise ModelLoadError(
+            f"{path}: model format version {config.get('version')!r}; this poseguide reads version {MODEL_FORMAT_VERSION}"
+        )
+    if not isinstance(config.get("model"), dict):
+        raise ModelLoadError(f"{path}: has no 'model' section")
+    return config
+
+
+def load_extras(directory: str | os.PathLike) -> tuple[dict, dict[str, torch.Tensor]]:
+    """The extra config entries and tensors saved beside the weights (e.g. training poses)."""
+    directory = Path(directory)
+    config = read_model_config(directory)
+    extra_config = {k: v for k, v in config.items() if k not in ("format", "version", "model")}
+    path = directory / EXTRAS_NAME
+    tensors: dict[str, torch.Tensor] = {}
+    if path.is_file():
+        try:
+            tensors = load_file(str(path))
+        except (SafetensorError, OSError, ValueError) as err:
+            raise ModelLoadError(f"{path}: unreadable or truncated safetensors file ({err})") from None
+    return extra_config, tensors
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def flops_per_image(model: PoseCVAE) -> dict[str, int]:
+    """FLOPs of one encode + decode (and of decode alone, which is what generation costs),
+    counted by torch's FlopCounterMode (a multiply-add counts as 2)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    size = model.config.image_size
+    device = next(model.parameters()).device
+    image = torch.zeros(1, 3, size, size, device=device)
+    mask = torch.zeros(1, 1, size, size, device=device)
+    landmarks = torch.rand(1, 33, 4, device=device)
+    with torch.no_grad():
+        with FlopCounterMode(display=False) as counter:
+            model(image, mask, landmarks, sample_posterior=False)
+        total = counter.get_total_flops()
+        z = torch.zeros(1, model.latent_dim, device=device)
+        with FlopCounterMode(display=False) as counter:
+            model.decode(z, landmarks)
+        decode = counter.get_total_flops()
+    return {"forward": int(total), "decode": int(decode)}
