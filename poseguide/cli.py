@@ -16,33 +16,311 @@ class UserError(Exception):
 
 
 def _add_prepare(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("prepare", help="photos/videos -> a clean training set")
-    p.set_defaults(func=lambda args: _todo("prepare"))
+    p = sub.add_parser(
+        "prepare",
+        help="photos/videos -> a clean training set",
+        description="Find every person in photos and videos, and write person-centred samples "
+        "(image, mask, landmarks) as a dataset dir. Rerun the same command to resume after "
+        "an interruption; give new inputs with the same --out to add them.",
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, video files, or folders (searched recursively)")
+    p.add_argument("--out", required=True, metavar="DATA_DIR", help="dataset directory to create, resume or extend")
+    p.add_argument("--size", type=int, default=128, help="side of the square samples in pixels (default 128)")
+    p.add_argument("--every", type=int, default=1, metavar="K", help="use every K-th video frame (default 1)")
+    p.add_argument("--workers", type=int, default=None, metavar="N", help="parallel processes (default: CPU count)")
+    p.add_argument("--background", type=_rgb, default=(128, 128, 128), metavar="R,G,B",
+                   help="colour that replaces everything off the person's mask (default 128,128,128)")
+    p.add_argument("--min-visible", type=int, default=8, metavar="J",
+                   help="keep a person only if at least J of the 13 body joints are visible (default 8)")
+    p.add_argument("--min-person-px", type=float, default=56.0, metavar="PX",
+                   help="keep a person only if their landmarks span at least PX source pixels (default 56)")
+    p.add_argument("--min-mask-agreement", type=float, default=0.5, metavar="A",
+                   help="keep a person only if mask and landmarks agree at least this much, 0-1 (default 0.5)")
+    p.add_argument("--val-fraction", type=float, default=0.1, metavar="F",
+                   help="fraction held out for validation, by file and by video segment (default 0.1)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_prepare_main)
+
+
+def _rgb(text: str) -> tuple[int, int, int]:
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3 or not all(0 <= v <= 255 for v in values):
+        raise argparse.ArgumentTypeError(f"expected R,G,B with values 0-255, got {text!r}")
+    return values  # type: ignore[return-value]
+
+
+def _prepare_main(args: argparse.Namespace) -> int:
+    import os
+
+    from poseguide.prepare import PrepareError, PrepareSettings, prepare
+
+    try:
+        settings = PrepareSettings(
+            size=args.size,
+            every=args.every,
+            background=args.background,
+            min_visible=args.min_visible,
+            min_person_px=args.min_person_px,
+            min_mask_agreement=args.min_mask_agreement,
+            val_fraction=args.val_fraction,
+        )
+        workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
+        if workers < 1:
+            raise PrepareError(f"--workers must be at least 1, got {workers}")
+        report = prepare(args.inputs, args.out, settings, workers=workers, progress=False if args.no_progress else None)
+    except PrepareError as err:
+        raise UserError(str(err)) from None
+    print(report.summary())
+    return 0
 
 
 def _add_pose(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("pose", help="write one person's pose from a photo as a keypoints file")
-    p.set_defaults(func=lambda args: _todo("pose"))
+    p = sub.add_parser(
+        "pose",
+        help="write one person's pose from a photo as a keypoints file",
+        description="Detect the people in a photo and write the largest, most confident one's "
+        "33 MediaPipe landmarks (x, y normalised to the photo) as a keypoints JSON file.",
+    )
+    p.add_argument("image", metavar="IMAGE", help="a photo (or video frame) of the person")
+    p.add_argument("-o", "--output", required=True, metavar="KEYPOINTS_JSON", help="where to write the keypoints file")
+    p.set_defaults(func=_pose_main)
+
+
+def _pose_main(args: argparse.Namespace) -> int:
+    from poseguide import landmarks
+    from poseguide.decode import DecodeError, decode_image
+    from poseguide.extract import NoPersonError, PoseEstimator, best_person
+
+    try:
+        image = decode_image(args.image)
+    except DecodeError as err:
+        raise UserError(f"{args.image}: {err}") from None
+    with PoseEstimator() as estimator:
+        try:
+            person = best_person(image, estimator)
+        except NoPersonError as err:
+            raise UserError(f"{args.image}: {err}") from None
+    height, width = image.shape[:2]
+    landmarks.write_keypoints(args.output, person.landmarks, (width, height))
+    visible = landmarks.count_visible_body_joints(person.landmarks)
+    print(f"wrote {args.output}: 33 landmarks, {visible} of 13 body joints visible, image {width}x{height}")
+    return 0
 
 
 def _add_show(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("show", help="contact sheet of a prepared dataset")
-    p.set_defaults(func=lambda args: _todo("show"))
+    p = sub.add_parser(
+        "show",
+        help="contact sheet of a prepared dataset",
+        description="Draw samples of a prepared dataset with their skeletons and masks into one PNG.",
+    )
+    p.add_argument("data_dir", metavar="DATA_DIR", help="a dataset dir written by `poseguide prepare`")
+    p.add_argument("-o", "--output", default=None, metavar="PNG", help="output image (default DATA_DIR/contact-sheet.png)")
+    p.add_argument("--num", type=int, default=64, help="number of samples (default 64)")
+    p.add_argument("--split", choices=("all", "train", "val"), default="all", help="which samples (default all)")
+    p.add_argument("--seed", type=int, default=0, help="which samples are picked (default 0)")
+    p.set_defaults(func=_show_main)
+
+
+def _show_main(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from poseguide.prepare import PrepareError
+    from poseguide.visualize import dataset_contact_sheet
+
+    output = Path(args.output) if args.output else Path(args.data_dir) / "contact-sheet.png"
+    if args.num < 1:
+        raise UserError(f"--num must be at least 1, got {args.num}")
+    try:
+        n = dataset_contact_sheet(args.data_dir, output, num=args.num, split=args.split, seed=args.seed)
+    except PrepareError as err:
+        raise UserError(str(err)) from None
+    print(f"wrote {output}: {n} samples")
+    return 0
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train a model (same as `accelerate launch scripts/train.py`)")
-    p.set_defaults(func=lambda args: _todo("train"))
+    p = sub.add_parser(
+        "train",
+        help="train a model (same as `accelerate launch scripts/train.py`)",
+        description="Train from a config YAML with section.key=value overrides. Run it under "
+        "`accelerate launch` for several processes or GPUs; plain `poseguide train` runs one process.",
+    )
+    p.add_argument("--config", help="experiment YAML, e.g. configs/small.yaml (default when resuming: the run's config.yaml)")
+    p.add_argument("overrides", nargs="*", metavar="section.key=value", help="config overrides, e.g. training.max_steps=200")
+    p.add_argument("--output-dir", help="run directory (same as training.output_dir=...)")
+    p.add_argument("--report-to", choices=("wandb", "tensorboard", "none"), help="tracker (default: logging.report_to; W&B runs offline)")
+    p.add_argument("--resume", metavar="latest|PATH", help="continue from the run's newest checkpoint, or from a checkpoint directory")
+    p.add_argument("--export-only", action="store_true", help="export the model of the newest (or --resume) checkpoint to <run>/model, then exit")
+    p.set_defaults(func=_train)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from poseguide.train import run
+
+    return run(args)
+
+
+GENERATE_DESCRIPTION = """\
+Draw new pictures of the trained person: in a pose you choose, in the pose of a
+photo, in poses from the training set, or at random. Each image is written as a PNG
+(RGBA: the alpha channel is the generated person mask, unless --background is given),
+beside a JSON pose file with the pose it was drawn in (normalised to that image, in
+the keypoints format of `poseguide pose`), plus a contact sheet that shows every
+image beside its target skeleton. The same --seed draws the same images."""
+
+GENERATE_EPILOG = """\
+examples:
+  poseguide pose photo.jpg -o pose.json                 # a pose to draw in
+  generate --pose pose.json --num 8                     # 8 appearances in that pose
+  generate --pose-image photo.jpg                       # the pose of a photo
+  generate --num 16                                     # 16 unposed random samples
+  generate --random-pose --num 16                       # poses from the training set
+  generate --appearance me.jpg --pose pose.json         # pose transfer
+  generate --pose walk/ --appearance me.jpg --video mp4 # a sequence, one appearance
+  generate --pose pose.json --checkpoint runs/small --background 255,255,255
+
+A keypoints file may also be a bare JSON list of 33 [x, y] or [x, y, visibility]
+rows (MediaPipe order, normalised to a square image). Poses from any image size or
+position are framed exactly as `poseguide prepare` framed the training photos.
+Without --checkpoint, the model of the one training run under ./runs is used."""
+
+
+def _generate_arguments(p: argparse.ArgumentParser) -> None:
+    """The `generate` options, shared by `poseguide generate` and the `generate` script."""
+    pose = p.add_argument_group("target pose (one of; none draws unposed random samples)")
+    source = pose.add_mutually_exclusive_group()
+    source.add_argument("--pose", nargs="+", metavar="KEYPOINTS",
+                        help="keypoints JSON file(s); several files or a folder of them make a sequence "
+                        "(GIF or MP4) drawn with one appearance")
+    source.add_argument("--pose-image", metavar="PHOTO", help="take the pose from a photo (MediaPipe)")
+    source.add_argument("--random-pose", action="store_true",
+                        help="draw poses at random from the training set's own poses")
+    look = p.add_argument_group("appearance")
+    look.add_argument("--appearance", metavar="PHOTO",
+                      help="pose transfer: draw the person of this reference photo (the appearance is "
+                      "encoded from it) instead of a random appearance")
+    look.add_argument("--num", type=int, default=None, metavar="K",
+                      help=f"number of images (default {DEFAULT_GENERATE_NUM}; 1 with --appearance or a sequence)")
+    look.add_argument("--seed", type=int, default=0, help="random seed: the same seed draws the same images (default 0)")
+    look.add_argument("--temperature", type=float, default=1.0, metavar="T",
+                      help="scale of the random appearance z; lower is closer to the average look (default 1.0)")
+    model = p.add_argument_group("model")
+    model.add_argument("--checkpoint", metavar="MODEL_DIR",
+                       help="an exported model dir, or a training run dir (its model/); default: the one run under ./runs")
+    model.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    model.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                       help="bf16 autocast is faster on recent CPUs, slightly less exact (default fp32)")
+    model.add_argument("--batch-size", type=int, default=16, metavar="B", help="images decoded at once (default 16)")
+    output = p.add_argument_group("output")
+    output.add_argument("--out", default="generated", metavar="DIR",
+                        help="output folder, created if needed; files of the same name are replaced (default ./generated)")
+    output.add_argument("--background", type=_rgb, default=None, metavar="R,G,B",
+                        help="composite the images on this colour instead of writing RGBA")
+    output.add_argument("--video", choices=("gif", "mp4"), default="gif",
+                        help="format of a sequence (default gif; mp4 falls back to gif if no encoder is available)")
+    output.add_argument("--fps", type=float, default=8.0, help="frames per second of a sequence (default 8)")
+    p.set_defaults(func=_generate)
+
+
+DEFAULT_GENERATE_NUM = 4  # poseguide.generate.DEFAULT_NUM, without importing torch for --help
 
 
 def _add_generate(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("generate", help="draw the trained person, posed or at random")
-    p.set_defaults(func=lambda args: _todo("generate"))
+    p = sub.add_parser(
+        "generate",
+        help="draw the trained person, posed or at random (also the `generate` command)",
+        description=GENERATE_DESCRIPTION,
+        epilog=GENERATE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _generate_arguments(p)
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from poseguide.generate import GenerateError, GenerateOptions, run as generate
+
+    options = GenerateOptions(
+        checkpoint=args.checkpoint,
+        pose=args.pose or (),
+        pose_image=args.pose_image,
+        random_pose=args.random_pose,
+        appearance=args.appearance,
+        num=args.num,
+        seed=args.seed,
+        temperature=args.temperature,
+        background=args.background,
+        out=args.out,
+        video=args.video,
+        fps=args.fps,
+        device=args.device,
+        precision=args.precision,
+        batch_size=args.batch_size,
+    )
+    try:
+        report = generate(options)
+    except GenerateError as err:
+        raise UserError(str(err)) from None
+    for note in report.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(report.summary())
+    return 0
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("evaluate", help="score a model: pose fidelity, realism, reconstruction")
-    p.set_defaults(func=lambda args: _todo("evaluate"))
+    p = sub.add_parser(
+        "evaluate",
+        help="score a model: pose fidelity, realism, reconstruction",
+        description="Score a model on a prepared dataset's held-out split with MediaPipe and pixel metrics "
+        "(nothing is downloaded): pose fidelity (PCK) beside its ceiling and floor, person detection on "
+        "random samples, reconstruction PSNR/SSIM/bits-per-dim, diversity, and FID/KID only from local "
+        "Inception weights. Writes report.json, report.md and PNG pictures.",
+    )
+    p.add_argument("--checkpoint", required=True, metavar="MODEL_DIR",
+                   help="a model directory (or a training run directory holding model/)")
+    p.add_argument("--data", required=True, metavar="DATA_DIR", help="a dataset dir written by `poseguide prepare`")
+    p.add_argument("--out", default=None, metavar="REPORT_DIR",
+                   help="where to write the report (default: RUN/eval for RUN/model, else MODEL_DIR-eval)")
+    p.add_argument("--num", type=int, default=200, metavar="N",
+                   help="held-out samples to score, picked by --seed when the split is larger (default 200)")
+    p.add_argument("--seed", type=int, default=0, help="seed for the samples picked and every latent drawn (default 0)")
+    p.add_argument("--batch-size", type=int, default=32, help="images per model call (default 32)")
+    p.add_argument("--split", choices=("val", "train"), default="val", help="which split to score (default val)")
+    p.add_argument("--compare", default=None, metavar="OTHER_REPORT",
+                   help="another run's report.json (or its directory): print both side by side")
+    p.add_argument("--inception-weights", default=None, metavar="PATH",
+                   help="local torch-fidelity Inception weights file; FID/KID are skipped without it")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=_evaluate_main)
+
+
+def _evaluate_main(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from poseguide.evaluate import EvalSettings, EvaluationError, comparison_text, console_summary, evaluate, load_report
+
+    try:
+        settings = EvalSettings(
+            num=args.num,
+            seed=args.seed,
+            batch_size=args.batch_size,
+            split=args.split,
+            inception_weights=args.inception_weights,
+            progress=False if args.no_progress else None,
+        )
+        result = evaluate(args.checkpoint, args.data, args.out, settings, compare=args.compare)
+        other = load_report(args.compare) if args.compare else None
+    except EvaluationError as err:
+        raise UserError(str(err)) from None
+    print(console_summary(result.report, result.out_dir))
+    if other is not None:
+        print()
+        other_path = Path(args.compare)
+        other_name = other_path.parent.name if other_path.name == "report.json" else other_path.name
+        print(comparison_text(result.report, other, "this run", other_name or "other"))
+    return 0
 
 
 def _todo(name: str) -> int:
@@ -75,10 +353,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def generate_main(argv: list[str] | None = None) -> int:
     """The `generate` console script: `poseguide generate` without the word `poseguide`."""
-    parser = argparse.ArgumentParser(prog="generate")
-    sub = parser.add_subparsers(dest="command")
-    _add_generate(sub)
-    return run(["generate", *(sys.argv[1:] if argv is None else argv)], parser)
+    parser = argparse.ArgumentParser(
+        prog="generate",
+        description=GENERATE_DESCRIPTION,
+        epilog=GENERATE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _generate_arguments(parser)
+    return run(argv, parser)
 
 
 if __name__ == "__main__":

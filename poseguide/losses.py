@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from poseguide.heatmaps import NUM_CONDITION_CHANNELS
-from poseguide.landmarks import FACE_LANDMARKS
+from poseguide.heatmaps import NUM_CONDITION_CHANNELS, NUM_LIMB_GROUPS
+from poseguide.landmarks import FACE_LANDMARKS, NUM_LANDMARKS
 
 LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0
 
@@ -36,6 +36,7 @@ class LossConfig:
     person_weight: float = 2.0  # weight of pixels inside the person mask (background: 1)
     face_weight: float = 2.0  # extra weight at the face centre, falling off as a Gaussian
     face_radius: float = 1.5  # face blob radius, in units of the face landmarks' spread
+    limb_weight: float = 2.0  # extra weight along the limbs: thin arms otherwise melt into the torso
     mask_weight: float = 0.5  # BCE between predicted alpha and the person mask
     kl_weight: float = 0.05  # per image dimension; like the Laplace scale b of an ELBO
     kl_warmup_steps: int = 1000  # linear ramp from 0
@@ -189,11 +190,18 @@ class VAELoss(nn.Module):
             return None
         return PatchDiscriminator(self.config.discriminator_channels, self.config.discriminator_layers)
 
-    def pixel_weights(self, mask: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
+    def pixel_weights(self, mask: torch.Tensor, landmarks: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-pixel weights: person x face x limbs. Limb weights come from the rendered
+        condition, so samples whose condition was dropped get none (there is no pose to follow)."""
         weights = 1.0 + (self.config.person_weight - 1.0) * mask.float()
         if self.config.face_weight > 0:
             face = face_weight_map(landmarks, mask.shape[-1], self.config.face_radius)
             weights = weights * (1.0 + self.config.face_weight * face)
+        if self.config.limb_weight > 0 and cond is not None:
+            limbs = cond[:, NUM_LANDMARKS:NUM_LANDMARKS + NUM_LIMB_GROUPS].float().amax(1, keepdim=True)
+            if limbs.shape[-1] != mask.shape[-1]:
+                limbs = F.interpolate(limbs, size=mask.shape[-2:], mode="bilinear", align_corners=False)
+            weights = weights * (1.0 + self.config.limb_weight * limbs)
         return weights
 
     def forward(
@@ -212,7 +220,7 @@ class VAELoss(nn.Module):
         diff = rgb - image.float()
         err = diff.abs() if cfg.reconstruction == "l1" else diff.pow(2)
         err = err.mean(1, keepdim=True)
-        weights = self.pixel_weights(mask, landmarks)
+        weights = self.pixel_weights(mask, landmarks, getattr(out, "cond", None))
         rec = (err * weights).sum() / weights.sum()
         mask_bce = F.binary_cross_entropy_with_logits(out.alpha_logits.float(), mask.float())
 

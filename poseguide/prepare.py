@@ -1,0 +1,789 @@
+"""Photos and videos -> a dataset dir of person-centred samples (the format in TEAM.md).
+
+Work is cut into units: one image file, or one chunk of a video's sampled frames. Each
+unit is processed by a worker (its own MediaPipe graph, built once) and written as one
+atomic shard under DATA_DIR/shards/. Finished units are never redone, so a rerun after
+Ctrl-C carries on, and new inputs added to an existing DATA_DIR cost only their own
+units. The final arrays are rebuilt from the shards in a fixed order (source, frame),
+so the same inputs give the same arrays whatever the worker count or interruptions.
+
+Filters, each counted in skipped.csv and the manifest:
+  bad_input        the file cannot be decoded (truncated, empty, not an image, ...)
+  no_person        MediaPipe found nobody in the frame
+  too_few_visible  fewer than --min-visible of the 13 body joints are visible
+  too_small        the person's landmark box is under --min-person-px source pixels
+  mask_disagree    the segmentation mask and the landmarks describe different things
+  same_person      the same person found again from another proposal in the frame
+  split_gap        a train frame too close in time to a validation segment (no leaks)
+  near_duplicate   nearly identical to a sample already kept (web-scrape repeats)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import fcntl
+import hashlib
+import io
+import json
+import math
+import multiprocessing as mp
+import os
+import signal
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from poseguide import framing, landmarks as lm
+from poseguide.decode import DecodeError, decode_image, is_media_path, is_video_path, iter_video_frames, probe_video
+from poseguide.extract import DetectorSettings
+
+FORMAT = "poseguide-dataset"
+VERSION = 1
+STATE_FILE = "prepare-state.json"
+SHARD_DIR = "shards"
+THUMB = 12  # near-duplicate descriptor: a THUMB x THUMB RGB thumbnail of the sample
+
+REASONS = (
+    "bad_input",
+    "no_person",
+    "too_few_visible",
+    "too_small",
+    "mask_disagree",
+    "same_person",
+    "split_gap",
+    "near_duplicate",
+)
+SAMPLE_COLUMNS = (
+    "index", "split", "source", "frame", "person", "box_x0", "box_y0", "box_side",
+    "source_width", "source_height", "detector_score", "pose_score", "mask_agreement",
+)
+SKIP_COLUMNS = ("source", "frame", "reason", "detail")
+
+
+class PrepareError(ValueError):
+    """A problem the user can fix (bad arguments, a mismatched DATA_DIR); one line."""
+
+
+@dataclass(frozen=True)
+class PrepareSettings:
+    """Everything that decides which samples a dataset holds. Stored in the manifest;
+    appending to a DATA_DIR requires the same values."""
+
+    size: int = 128
+    every: int = 1
+    background: tuple[int, int, int] = (128, 128, 128)
+    min_visible: int = 8  # of the 13 body joints (landmarks.BODY_JOINTS)
+    visibility_threshold: float = lm.DEFAULT_VISIBILITY_THRESHOLD
+    min_person_px: float = 56.0  # longer side of the visible landmarks' box, source pixels
+    min_mask_agreement: float = 0.5
+    # near-duplicate: RMS thumbnail difference (0-1 scale) AND mean joint distance
+    # (crop-normalised) both under these
+    duplicate_image_rms: float = 0.02
+    duplicate_pose_dist: float = 0.01
+    val_fraction: float = 0.1
+    segment_seconds: float = 10.0  # a video is split into train/val by segments this long
+    split_gap_seconds: float = 1.0  # train frames this close to a val segment are dropped
+    chunk_frames: int = 25  # sampled video frames per unit (small: less idle time at the end)
+    framing: framing.FramingSettings = framing.FramingSettings()
+    detector: DetectorSettings = DetectorSettings()
+
+    def __post_init__(self) -> None:
+        if self.size < 16:
+            raise PrepareError(f"--size must be at least 16, got {self.size}")
+        if self.every < 1:
+            raise PrepareError(f"--every must be at least 1, got {self.every}")
+        if len(self.background) != 3 or not all(0 <= int(c) <= 255 for c in self.background):
+            raise PrepareError(f"--background must be R,G,B with values 0-255, got {self.background}")
+        if not 0 <= self.min_visible <= len(lm.BODY_JOINTS):
+            raise PrepareError(f"--min-visible must be 0-{len(lm.BODY_JOINTS)}, got {self.min_visible}")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise PrepareError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
+        if self.chunk_frames < 1:
+            raise PrepareError(f"chunk_frames must be at least 1, got {self.chunk_frames}")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["background"] = [int(c) for c in self.background]
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "PrepareSettings":
+        d = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        if "background" in d:
+            d["background"] = tuple(int(c) for c in d["background"])
+        if "framing" in d:
+            d["framing"] = framing.FramingSettings.from_dict(d["framing"])
+        if "detector" in d:
+            d["detector"] = DetectorSettings.from_dict(d["detector"])
+        return cls(**d)
+
+
+# ----------------------------------------------------------------------------- sources and units
+
+
+@dataclass
+class Source:
+    path: str  # absolute
+    kind: str  # "image" | "video"
+    frame_count: int = 1
+    fps: float = 0.0
+    width: int = 0
+    height: int = 0
+    error: str | None = None  # why it cannot be read (videos are probed up front)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One shard's worth of work: an image, or frames [start, stop) of a video (every `every`)."""
+
+    source: str
+    kind: str
+    start: int = 0
+    stop: int = 1
+
+    @property
+    def key(self) -> str:
+        return hashlib.sha1(f"{self.kind}|{self.source}|{self.start}|{self.stop}".encode()).hexdigest()[:20]
+
+    @property
+    def frames(self) -> int:
+        return self.stop - self.start
+
+
+def discover(inputs: Iterable[str | os.PathLike], exclude: Path | None = None) -> list[str]:
+    """Input paths -> absolute media file paths. Folders are searched recursively (media
+    extensions only, hidden entries skipped); files named explicitly are always taken."""
+    found: list[str] = []
+    for raw in inputs:
+        path = Path(raw).expanduser()
+        if not path.exists() and not path.is_symlink():
+            raise PrepareError(f"input not found: {raw}")
+        if path.is_dir():
+            for root, dirs, files in os.walk(path, followlinks=False):
+                rootp = Path(root)
+                dirs[:] = sorted(
+                    d for d in dirs
+                    if not d.startswith(".") and (exclude is None or (rootp / d).resolve() != exclude)
+                )
+                for name in sorted(files):
+                    if not name.startswith(".") and is_media_path(name):
+                        found.append(str((rootp / name).absolute()))
+        else:
+            found.append(str(path.absolute()))
+    seen: set[str] = set()
+    return [p for p in found if not (p in seen or seen.add(p))]
+
+
+def make_source(path: str) -> Source:
+    if not is_video_path(path):
+        return Source(path=path, kind="image")
+    try:
+        info = probe_video(path)
+    except DecodeError as err:
+        return Source(path=path, kind="video", frame_count=0, error=str(err))
+    return Source(path=path, kind="video", frame_count=info.frame_count, fps=info.fps, width=info.width, height=info.height)
+
+
+def source_units(source: Source, settings: PrepareSettings) -> list[Unit]:
+    if source.error is not None:
+        return []
+    if source.kind == "image":
+        return [Unit(source.path, "image", 0, 1)]
+    span = settings.chunk_frames * settings.every
+    units = []
+    for start in range(0, source.frame_count, span):
+        last = start + span >= source.frame_count
+        # the last chunk reads to the real end: containers' frame counts can be short
+        units.append(Unit(source.path, "video", start, (1 << 40) if last else start + span))
+    return units
+
+
+# ----------------------------------------------------------------------------- one unit (worker side)
+
+
+@dataclass
+class UnitResult:
+    key: str
+    frames: int
+    samples: int
+    pose_calls: int
+    seconds: float
+    detect_seconds: float
+
+
+_WORKER: dict = {}
+
+
+def _init_worker(settings_dict: dict, ignore_sigint: bool) -> None:
+    """Build this process's MediaPipe graph and HOG once; every unit it runs reuses them."""
+    if ignore_sigint:  # Ctrl-C is the parent's to handle; it stops the pool cleanly
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import cv2
+
+    from poseguide.extract import PoseEstimator, make_hog
+
+    cv2.setNumThreads(1)  # one process per core already; OpenCV threads would only contend
+    _WORKER["settings"] = PrepareSettings.from_dict(settings_dict)
+    _WORKER["estimator"] = PoseEstimator()
+    _WORKER["hog"] = make_hog()
+
+
+def _run_unit(args: tuple[Unit, str]) -> UnitResult:
+    unit, shard_dir = args
+    return process_unit(unit, Path(shard_dir), _WORKER["settings"], _WORKER["estimator"], _WORKER["hog"])
+
+
+def _frames_of(unit: Unit, settings: PrepareSettings) -> Iterator[tuple[int, np.ndarray]]:
+    if unit.kind == "image":
+        yield 0, decode_image(unit.source, settings.background)
+    else:
+        yield from iter_video_frames(unit.source, unit.start, unit.stop, settings.every)
+
+
+def process_unit(unit: Unit, shard_dir: Path, settings: PrepareSettings, estimator, hog) -> UnitResult:
+    """Decode, find people, filter, crop; write the unit's shard atomically."""
+    import cv2
+
+    from poseguide import extract
+
+    t0 = time.perf_counter()
+    calls0 = estimator.calls
+    finder = extract.PersonFinder(estimator, settings.detector, hog)
+    images, masks, lms, thumbs, rows, skips = [], [], [], [], [], []
+    frames = 0
+    try:
+        for frame_no, (frame, image) in enumerate(_frames_of(unit, settings)):
+            frames += 1
+            detect = unit.kind == "image" or frame_no % max(1, settings.detector.detect_every) == 0
+            try:
+                people = finder.find(image, detect=detect)
+            except Exception as err:  # e.g. a 1 x 5000 px image MediaPipe rejects: skip, keep going
+                skips.append({"frame": frame, "reason": "bad_input",
+                              "detail": f"cannot process ({err.__class__.__name__}: {str(err).splitlines()[0][:200]})"})
+                finder.reset()
+                continue
+            kept = _filter_people(people, settings, unit.source, frame, skips)
+            if unit.kind == "video":
+                finder.track(kept)
+            for person_no, person in enumerate(kept):
+                sample = extract.person_sample(image, person, settings.size, settings.framing, settings.background)
+                images.append(sample.image)
+                masks.append(sample.mask)
+                lms.append(sample.landmarks)
+                thumbs.append(cv2.resize(sample.image, (THUMB, THUMB), interpolation=cv2.INTER_AREA).reshape(-1))
+                rows.append(
+                    {
+                        "frame": frame,
+                        "person": person_no,
+                        "box": list(sample.box.as_tuple()),
+                        "source_width": image.shape[1],
+                        "source_height": image.shape[0],
+                        "detector_score": round(float(person.detector_score), 5),
+                        "pose_score": round(float(person.pose_score), 5),
+                        "mask_agreement": round(float(person.mask_agreement), 5),
+                    }
+                )
+    except DecodeError as err:
+        skips.append({"frame": unit.start, "reason": "bad_input", "detail": str(err)})
+    size = settings.size
+    arrays = {
+        "images": np.stack(images) if images else np.zeros((0, size, size, 3), np.uint8),
+        "masks": np.stack(masks) if masks else np.zeros((0, size, size), np.uint8),
+        "landmarks": np.stack(lms).astype(np.float32) if lms else np.zeros((0, lm.NUM_LANDMARKS, 4), np.float32),
+        "thumbs": np.stack(thumbs) if thumbs else np.zeros((0, THUMB * THUMB * 3), np.uint8),
+    }
+    seconds = time.perf_counter() - t0
+    meta = {
+        "unit": asdict(unit),
+        "samples": rows,
+        "skipped": skips,
+        "frames": frames,
+        "pose_calls": estimator.calls - calls0,
+        "seconds": round(seconds, 3),
+        "detect_seconds": round(finder.detect_seconds, 3),
+    }
+    _write_shard(shard_dir / f"{unit.key}.npz", arrays, meta)
+    return UnitResult(unit.key, frames, len(rows), meta["pose_calls"], seconds, finder.detect_seconds)
+
+
+def _filter_people(people, settings: PrepareSettings, source: str, frame: int, skips: list) -> list:
+    """Apply the per-person filters; record each rejection. Returns the kept people."""
+    from poseguide import extract
+
+    if not people:
+        skips.append({"frame": frame, "reason": "no_person", "detail": "MediaPipe found no pose"})
+        return []
+    passed = []
+    for person in people:
+        visible = lm.count_visible_body_joints(person.landmarks, settings.visibility_threshold)
+        box = extract.person_box(person, settings.visibility_threshold)
+        extent = 0.0 if box is None else max(box.x1 - box.x0, box.y1 - box.y0)
+        where = f"proposal {person.proposal}"
+        if visible < max(settings.min_visible, 1) or box is None:
+            skips.append({"frame": frame, "reason": "too_few_visible", "detail": f"{where}: {visible} of 13 body joints visible"})
+        elif extent < settings.min_person_px:
+            skips.append({"frame": frame, "reason": "too_small", "detail": f"{where}: {extent:.0f} px tall"})
+        elif person.mask_agreement < settings.min_mask_agreement:
+            skips.append({"frame": frame, "reason": "mask_disagree", "detail": f"{where}: agreement {person.mask_agreement:.2f}"})
+        else:
+            passed.append(person)
+    # The best-agreeing copy of a person found twice is the one kept.
+    passed.sort(key=lambda p: (-round(p.mask_agreement, 6), -round(p.pose_score, 6), p.proposal))
+    kept: list = []
+    for person in passed:
+        twin = next((k for k in kept if extract.same_person(person, k, settings.visibility_threshold)), None)
+        if twin is not None:
+            skips.append({"frame": frame, "reason": "same_person", "detail": f"proposal {person.proposal} = proposal {twin.proposal}"})
+        else:
+            kept.append(person)
+    kept.sort(key=lambda p: p.proposal)
+    return kept
+
+
+def _write_shard(path: Path, arrays: dict, meta: dict) -> None:
+    """np.savez_compressed to a temp file, then rename: a shard is there whole or not at all."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez_compressed(f, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def read_shard_meta(path: Path) -> dict:
+    with np.load(path) as z:
+        return json.loads(z["meta"].tobytes().decode())
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+@dataclass
+class PrepareReport:
+    out: Path
+    samples: int
+    train: int
+    val: int
+    skipped: dict[str, int]
+    units_done: int
+    units_total: int
+    frames_processed: int
+    seconds: float
+    bad_inputs: list[tuple[str, str]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        skipped = ", ".join(f"{k} {v}" for k, v in self.skipped.items() if v) or "none"
+        lines = [
+            f"prepared {self.out}: {self.samples} samples (train {self.train}, val {self.val})",
+            f"  processed {self.units_done} new of {self.units_total} units, {self.frames_processed} frames, in {self.seconds:.1f} s",
+            f"  skipped: {skipped}",
+        ]
+        for path, reason in self.bad_inputs[:20]:
+            lines.append(f"  bad input: {path}: {reason}")
+        if len(self.bad_inputs) > 20:
+            lines.append(f"  ... and {len(self.bad_inputs) - 20} more bad inputs (see skipped.csv)")
+        return "\n".join(lines)
+
+
+def _load_state(out: Path) -> dict | None:
+    path = out / STATE_FILE
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise PrepareError(f"{path} is unreadable ({err.__class__.__name__}); use a new --out") from None
+
+
+def _write_json_atomic(path: Path, data) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=1)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def _settings_mismatch(old: dict, new: dict, prefix: str = "") -> str | None:
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            found = _settings_mismatch(a, b, f"{prefix}{key}.")
+            if found:
+                return found
+        elif a != b:
+            return f"{prefix}{key} was {a!r}, now {b!r}"
+    return None
+
+
+@contextlib.contextmanager
+def _lock(out: Path):
+    with open(out / ".lock", "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise PrepareError(f"another `poseguide prepare` is writing to {out}; wait for it to finish") from None
+        yield
+
+
+def prepare(
+    inputs: list[str | os.PathLike],
+    out: str | os.PathLike,
+    settings: PrepareSettings = PrepareSettings(),
+    workers: int = 1,
+    progress: bool | None = None,
+) -> PrepareReport:
+    """Run (or resume, or extend) a dataset build. Raises PrepareError when nothing is usable."""
+    t0 = time.perf_counter()
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise PrepareError(f"--out {out} exists and is not a directory")
+    if out.is_dir() and any(not e.name.startswith(".") for e in out.iterdir()) and not (out / STATE_FILE).exists():
+        raise PrepareError(f"--out {out} is a non-empty directory that is not a poseguide dataset; use a new --out")
+    out.mkdir(parents=True, exist_ok=True)
+    with _lock(out):
+        state = _load_state(out)
+        settings_dict = settings.to_dict()
+        if state is not None:
+            problem = _settings_mismatch(state["settings"], settings_dict)
+            if problem:
+                raise PrepareError(
+                    f"{out} was prepared with other settings ({problem}); use the same options to add to it, or a new --out"
+                )
+            sources = {s["path"]: Source(**s) for s in state["sources"]}
+        else:
+            sources = {}
+        for path in discover(inputs, exclude=out.resolve()):
+            if path not in sources:
+                sources[path] = make_source(path)
+        if not sources:
+            raise PrepareError("no image or video files found in the inputs")
+        ordered = [sources[p] for p in sorted(sources)]
+        _write_json_atomic(out / STATE_FILE, {"format": FORMAT + "-state", "settings": settings_dict,
+                                              "sources": [s.to_dict() for s in ordered]})
+
+        shard_dir = out / SHARD_DIR
+        shard_dir.mkdir(exist_ok=True)
+        for stale in shard_dir.glob(".*.tmp"):  # half-written by a run that was killed
+            stale.unlink(missing_ok=True)
+        units = [u for s in ordered for u in source_units(s, settings)]
+        todo = [u for u in units if not (shard_dir / f"{u.key}.npz").exists()]
+        frames_done = _run_units(todo, shard_dir, settings, workers, progress, sources)
+        report = consolidate(out, ordered, units, settings)
+        report.units_done, report.units_total = len(todo), len(units)
+        report.frames_processed = frames_done
+        report.seconds = time.perf_counter() - t0
+        if report.samples == 0:
+            raise PrepareError(
+                f"no usable person samples found in {len(ordered)} input file(s) "
+                f"(skipped: {', '.join(f'{k} {v}' for k, v in report.skipped.items() if v) or 'nothing'}); "
+                f"see {out / 'skipped.csv'}"
+            )
+        return report
+
+
+def _expected_frames(unit: Unit, sources: dict[str, Source], every: int) -> int:
+    if unit.kind == "image":
+        return 1
+    stop = unit.stop
+    if unit.source in sources:
+        stop = min(stop, sources[unit.source].frame_count)
+    return max(0, math.ceil((stop - unit.start) / every))
+
+
+def _run_units(
+    todo: list[Unit], shard_dir: Path, settings: PrepareSettings, workers: int, progress: bool | None,
+    sources: dict[str, Source],
+) -> int:
+    """Process units (in-process for one worker, else a spawn pool). Returns frames processed."""
+    if not todo:
+        return 0
+    from tqdm import tqdm
+
+    # Long units first, so the pool does not end waiting on one late video chunk.
+    todo = sorted(todo, key=lambda u: (-_expected_frames(u, sources, 1), u.source, u.start))
+    total = sum(_expected_frames(u, sources, settings.every) for u in todo)
+    bar = tqdm(total=total, unit="frame", desc="prepare", disable=(not progress) if progress is not None else None,
+               file=sys.stderr, dynamic_ncols=True)
+    frames = 0
+    args = [(u, str(shard_dir)) for u in todo]
+    try:
+        if workers <= 1:
+            _init_worker(settings.to_dict(), ignore_sigint=False)
+            try:
+                for a in args:
+                    r = _run_unit(a)
+                    frames += r.frames
+                    bar.update(r.frames)
+            finally:
+                _WORKER.get("estimator") and _WORKER["estimator"].close()
+                _WORKER.clear()
+        else:
+            ctx = mp.get_context("spawn")
+            pool = ctx.Pool(min(workers, len(args)), initializer=_init_worker, initargs=(settings.to_dict(), True))
+            try:
+                for r in pool.imap_unordered(_run_unit, args, chunksize=1):
+                    frames += r.frames
+                    bar.update(r.frames)
+                pool.close()
+            except BaseException:
+                pool.terminate()
+                raise
+            finally:
+                pool.join()
+    finally:
+        bar.close()
+    return frames
+
+
+# ----------------------------------------------------------------------------- consolidation
+
+
+def _hash01(text: str) -> float:
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") / 2.0**64
+
+
+def _split_key(path: str) -> str:
+    """Location-independent: the file's name and size, so moving a folder keeps the split."""
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+    except OSError:
+        size = -1
+    return f"{p.name}|{size}"
+
+
+def assign_splits(entries: list[dict], sources: dict[str, Source], settings: PrepareSettings) -> list[str]:
+    """train / val / gap for each sample entry ({"source", "frame"}), deterministically.
+
+    Videos: cut into `segment_seconds` segments; round(val_fraction x segments) of them,
+    picked by a hash of (file, segment), are val, and train frames within
+    `split_gap_seconds` of a val segment are dropped ("gap"), so no val frame has a
+    near-twin in train. Images: val when a hash of the file falls under val_fraction; if
+    that leaves val empty, the image with the lowest hash goes to val.
+    """
+    frac = settings.val_fraction
+    val_segments: dict[str, set[int]] = {}
+    seg_len: dict[str, int] = {}
+    for path, src in sources.items():
+        if src.kind != "video" or src.error is not None:
+            continue
+        length = max(1, int(round(settings.segment_seconds * (src.fps or 25.0))))
+        seg_len[path] = length
+        n = max(1, math.ceil(src.frame_count / length))
+        n_val = int(round(frac * n)) if n >= 2 else 0
+        if frac > 0 and n >= 2:
+            n_val = max(1, n_val)
+        key = _split_key(path)
+        ranked = sorted(range(n), key=lambda s: (_hash01(f"{key}|{s}"), s))
+        val_segments[path] = set(ranked[:n_val])
+    image_hash = {p: _hash01(_split_key(p)) for p, s in sources.items() if s.kind == "image"}
+    out = []
+    for e in entries:
+        path, frame = e["source"], int(e["frame"])
+        if path in val_segments:
+            length = seg_len[path]
+            seg = frame // length
+            vals = val_segments[path]
+            if seg in vals:
+                out.append("val")
+                continue
+            gap = int(round(settings.split_gap_seconds * (sources[path].fps or 25.0)))
+            near = any(_distance_to_segment(frame, v * length, (v + 1) * length) <= gap for v in vals)
+            out.append("gap" if near else "train")
+        else:
+            out.append("val" if image_hash.get(path, 1.0) < frac else "train")
+    if frac > 0 and "val" not in out:
+        image_sources = sorted({e["source"] for e in entries if e["source"] in image_hash}, key=lambda p: (image_hash[p], p))
+        if len(image_sources) >= 2:
+            chosen = image_sources[0]
+            out = ["val" if e["source"] == chosen else s for e, s in zip(entries, out)]
+    return out
+
+
+def _distance_to_segment(frame: int, start: int, stop: int) -> int:
+    """Frames between `frame` and the segment [start, stop); 0 inside it."""
+    if frame < start:
+        return start - frame
+    if frame >= stop:
+        return frame - stop + 1
+    return 0
+
+
+def near_duplicates(thumbs: np.ndarray, poses: np.ndarray, settings: PrepareSettings, candidates: np.ndarray) -> np.ndarray:
+    """Greedy, in order: a sample is a near-duplicate if an earlier KEPT sample is within both
+    thresholds (thumbnail RMS and mean body-joint distance). Only `candidates` take part."""
+    n = len(thumbs)
+    dup = np.zeros(n, dtype=bool)
+    idx = np.nonzero(candidates)[0]
+    if len(idx) < 2:
+        return dup
+    t = thumbs[idx].astype(np.float32) / 255.0
+    d = t.shape[1]
+    p = poses[idx][:, list(lm.BODY_JOINTS), :2].astype(np.float32)
+    sq = (t * t).sum(1)
+    limit = settings.duplicate_image_rms**2 * d
+    near: list[list[int]] = [[] for _ in range(len(idx))]
+    block = 1024
+    for b0 in range(0, len(idx), block):
+        b1 = min(len(idx), b0 + block)
+        dist = sq[b0:b1, None] + sq[None, :b1] - 2.0 * t[b0:b1] @ t[:b1].T
+        ii, jj = np.nonzero(dist < limit)
+        for i, j in zip(ii + b0, jj):
+            if j < i:
+                near[i].append(int(j))
+    kept = np.ones(len(idx), dtype=bool)
+    for i in range(len(idx)):
+        for j in near[i]:
+            if kept[j] and float(np.linalg.norm(p[i] - p[j], axis=1).mean()) < settings.duplicate_pose_dist:
+                kept[i] = False
+                break
+    dup[idx[~kept]] = True
+    return dup
+
+
+def consolidate(out: Path, sources: list[Source], units: list[Unit], settings: PrepareSettings) -> PrepareReport:
+    """Rebuild the final arrays, tables and manifest from every finished shard, in a fixed order."""
+    shard_dir = out / SHARD_DIR
+    by_path = {s.path: s for s in sources}
+    entries: list[dict] = []  # one per candidate sample, in (source, frame, person) order
+    skips: list[dict] = []
+    bad_inputs: list[tuple[str, str]] = []
+    shards: list[tuple[Path, int]] = []
+    thumbs, poses = [], []
+    for s in sources:
+        if s.error is not None:
+            skips.append({"source": s.path, "frame": 0, "reason": "bad_input", "detail": s.error})
+            bad_inputs.append((s.path, s.error))
+    for unit in sorted(units, key=lambda u: (u.source, u.start)):
+        path = shard_dir / f"{unit.key}.npz"
+        if not path.exists():
+            continue
+        with np.load(path) as z:
+            meta = json.loads(z["meta"].tobytes().decode())
+            n = len(meta["samples"])
+            if n:
+                thumbs.append(z["thumbs"])
+                poses.append(z["landmarks"])
+        for sk in meta["skipped"]:
+            skips.append({"source": unit.source, **sk})
+            if sk["reason"] == "bad_input":
+                bad_inputs.append((unit.source, sk["detail"]))
+        for k, row in enumerate(meta["samples"]):
+            entries.append({"source": unit.source, **row, "_shard": len(shards), "_row": k})
+        shards.append((path, n))
+    n = len(entries)
+    size = settings.size
+    thumbs_a = np.concatenate(thumbs) if thumbs else np.zeros((0, THUMB * THUMB * 3), np.uint8)
+    poses_a = np.concatenate(poses) if poses else np.zeros((0, lm.NUM_LANDMARKS, 4), np.float32)
+    split = assign_splits(entries, by_path, settings) if n else []
+    in_gap = np.array([s == "gap" for s in split], dtype=bool)
+    dup = near_duplicates(thumbs_a, poses_a, settings, ~in_gap) if n else np.zeros(0, bool)
+    keep = [i for i in range(n) if not in_gap[i] and not dup[i]]
+    for i in range(n):
+        if in_gap[i] or dup[i]:
+            e = entries[i]
+            skips.append({"source": e["source"], "frame": e["frame"],
+                          "reason": "split_gap" if in_gap[i] else "near_duplicate",
+                          "detail": f"person {e['person']}"})
+
+    # Arrays: written under temp names, then renamed; the manifest, written last, marks a complete set.
+    tmp_names = {name: out / f".{name}.tmp.npy" for name in ("images", "masks", "landmarks")}
+    arrays = {
+        "images": np.lib.format.open_memmap(tmp_names["images"], mode="w+", dtype=np.uint8, shape=(len(keep), size, size, 3)),
+        "masks": np.lib.format.open_memmap(tmp_names["masks"], mode="w+", dtype=np.uint8, shape=(len(keep), size, size)),
+        "landmarks": np.lib.format.open_memmap(tmp_names["landmarks"], mode="w+", dtype=np.float32, shape=(len(keep), lm.NUM_LANDMARKS, 4)),
+    }
+    pos = {i: k for k, i in enumerate(keep)}
+    by_shard: dict[int, list[tuple[int, int]]] = {}
+    for i in keep:
+        by_shard.setdefault(entries[i]["_shard"], []).append((entries[i]["_row"], pos[i]))
+    for shard_no, pairs in sorted(by_shard.items()):
+        with np.load(shards[shard_no][0]) as z:
+            rows = [r for r, _ in pairs]
+            dest = [d for _, d in pairs]
+            for name in arrays:
+                arrays[name][dest] = z[name][rows]
+    for name, arr in arrays.items():
+        arr.flush()
+        del arr
+    arrays.clear()
+    for name, tmp in tmp_names.items():
+        os.replace(tmp, out / f"{name}.npy")
+
+    sample_rows = []
+    for k, i in enumerate(keep):
+        e = entries[i]
+        sample_rows.append([
+            k, split[i], e["source"], e["frame"], e["person"], *[f"{v:.3f}" for v in e["box"]],
+            e["source_width"], e["source_height"], e["detector_score"], e["pose_score"], e["mask_agreement"],
+        ])
+    _write_csv(out / "samples.csv", SAMPLE_COLUMNS, sample_rows)
+    _write_csv(out / "skipped.csv", SKIP_COLUMNS, [[s["source"], s["frame"], s["reason"], s["detail"]] for s in skips])
+    counts = Counter(s["reason"] for s in skips)
+    skipped = {r: counts.get(r, 0) for r in REASONS}
+    n_val = sum(1 for i in keep if split[i] == "val")
+    manifest = {
+        "format": FORMAT,
+        "version": VERSION,
+        "image_size": size,
+        "background": [int(c) for c in settings.background],
+        "framing": settings.framing.to_dict(),
+        "settings": settings.to_dict(),
+        "counts": {"samples": len(keep), "train": len(keep) - n_val, "val": n_val, "skipped": skipped},
+        "sources": [
+            {"path": s.path, "kind": s.kind, "frames": s.frame_count, "fps": s.fps, **({"error": s.error} if s.error else {})}
+            for s in sources
+        ],
+    }
+    _write_json_atomic(out / "manifest.json", manifest)
+    return PrepareReport(
+        out=out, samples=len(keep), train=len(keep) - n_val, val=n_val, skipped=skipped,
+        units_done=0, units_total=len(units), frames_processed=0, seconds=0.0, bad_inputs=bad_inputs,
+    )
+
+
+def _write_csv(path: Path, header: tuple[str, ...], rows: list[list]) -> None:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(rows)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", newline="") as f:
+        f.write(buf.getvalue())
+    os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def load_manifest(data_dir: str | os.PathLike) -> dict:
+    """The manifest of a prepared dataset, with a one-line PrepareError if it is not one."""
+    path = Path(data_dir) / "manifest.json"
+    if not path.exists():
+        raise PrepareError(f"{data_dir} is not a prepared dataset (no manifest.json); run `poseguide prepare` first")
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise PrepareError(f"{path}: unreadable ({err.__class__.__name__})") from None
+    if manifest.get("format") != FORMAT:
+        raise PrepareError(f"{path}: format is {manifest.get('format')!r}, expected {FORMAT!r}")
+    return manifest
+
+
+def read_samples(data_dir: str | os.PathLike) -> list[dict]:
+    with open(Path(data_dir) / "samples.csv", newline="") as f:
+        return list(csv.DictReader(f))

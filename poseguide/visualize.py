@@ -1,0 +1,229 @@
+"""Drawings shared by every report: skeletons over images, mask overlays, captioned grids.
+
+Everything takes and returns RGB uint8 arrays (H, W, 3) and poses as (33, 4) arrays
+normalised to the image they are drawn on, so prepare's contact sheet, training sample
+grids, generation sheets and evaluation reports all look the same.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from poseguide import landmarks as lm
+
+LEFT_COLOUR = (255, 140, 0)  # orange: the person's left side
+RIGHT_COLOUR = (0, 160, 255)  # blue: the person's right side
+CENTRE_COLOUR = (60, 220, 60)  # green: face and the lines that cross the body
+MASK_COLOUR = (255, 0, 200)
+
+
+def _side(i: int) -> int:
+    """-1 right, 0 centre, 1 left, by MediaPipe name."""
+    name = lm.NAMES[i]
+    if name.startswith("left_") or name == "mouth_left":
+        return 1
+    if name.startswith("right_") or name == "mouth_right":
+        return -1
+    return 0
+
+
+def _edge_colour(a: int, b: int) -> tuple[int, int, int]:
+    sa, sb = _side(a), _side(b)
+    if a in lm.FACE_LANDMARKS and b in lm.FACE_LANDMARKS:
+        return CENTRE_COLOUR
+    if sa == sb == 1:
+        return LEFT_COLOUR
+    if sa == sb == -1:
+        return RIGHT_COLOUR
+    return CENTRE_COLOUR
+
+
+def to_rgb_uint8(image, value_range: tuple[float, float] = (-1.0, 1.0)) -> np.ndarray:
+    """A model image (torch tensor or array, (3, H, W) or (H, W, 3), floats in `value_range`,
+    or already uint8) -> (H, W, 3) uint8, ready for draw_skeleton / make_grid."""
+    if hasattr(image, "detach"):
+        image = image.detach().float().cpu().numpy()
+    arr = np.asarray(image)
+    if arr.ndim == 3 and arr.shape[0] in (1, 3) and arr.shape[-1] not in (1, 3):
+        arr = np.moveaxis(arr, 0, -1)
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.shape[-1] == 1:
+        arr = np.repeat(arr, 3, axis=-1)
+    if arr.dtype != np.uint8:
+        lo, hi = value_range
+        arr = np.clip((arr.astype(np.float32) - lo) / (hi - lo) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(arr)
+
+
+def draw_skeleton(
+    image: np.ndarray,
+    landmarks: np.ndarray,
+    threshold: float = lm.DEFAULT_VISIBILITY_THRESHOLD,
+    thickness: int | None = None,
+    face: bool = True,
+) -> np.ndarray:
+    """A copy of `image` with the pose's skeleton: left limbs orange, right blue, centre green.
+
+    Joints below `threshold` visibility (and the edges touching them) are not drawn.
+    Lines are anti-aliased and scale with the image.
+    """
+    out = np.ascontiguousarray(image.copy())
+    if out.ndim == 2:
+        out = np.repeat(out[..., None], 3, axis=2)
+    height, width = out.shape[:2]
+    pts = np.asarray(landmarks, dtype=np.float64)
+    if pts.shape != (lm.NUM_LANDMARKS, 4):
+        raise ValueError(f"expected landmarks of shape (33, 4), got {pts.shape}")
+    thickness = thickness or max(1, round(min(height, width) / 96))
+    shift = 4  # sub-pixel precision for cv2 drawing
+    xy = np.round(pts[:, :2] * np.array([width, height]) * (1 << shift)).astype(np.int64)
+    visible = (pts[:, 3] >= threshold) & np.isfinite(pts[:, :2]).all(axis=1)
+    for a, b in lm.SKELETON_EDGES:
+        if not (visible[a] and visible[b]) or (not face and (a in lm.FACE_LANDMARKS or b in lm.FACE_LANDMARKS)):
+            continue
+        cv2.line(out, tuple(map(int, xy[a])), tuple(map(int, xy[b])), _edge_colour(a, b), thickness, cv2.LINE_AA, shift)
+    radius = max(1, thickness)
+    for i in range(lm.NUM_LANDMARKS):
+        if not visible[i] or (not face and i in lm.FACE_LANDMARKS and i != 0):
+            continue
+        colour = {1: LEFT_COLOUR, -1: RIGHT_COLOUR, 0: CENTRE_COLOUR}[_side(i)]
+        cv2.circle(out, tuple(map(int, xy[i])), radius << shift, colour, -1, cv2.LINE_AA, shift)
+    return out
+
+
+def overlay_mask(
+    image: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int] = MASK_COLOUR, alpha: float = 0.2, outline: bool = True
+) -> np.ndarray:
+    """Tint the mask's area (mask uint8 0..255 or float 0..1) and outline its edge."""
+    m = np.asarray(mask, dtype=np.float32)
+    if m.max(initial=0.0) > 1.0:
+        m = m / 255.0
+    if m.shape != image.shape[:2]:
+        m = cv2.resize(m, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
+    tint = m[..., None] * alpha
+    out = image.astype(np.float32) * (1 - tint) + np.asarray(colour, np.float32) * tint
+    out = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    if outline:
+        binary = (m >= 0.5).astype(np.uint8)
+        contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        cv2.drawContours(out, contours, -1, colour, 1, cv2.LINE_AA)
+    return out
+
+
+def _font(size: int) -> ImageFont.ImageFont:
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1
+        return ImageFont.load_default()
+
+
+def add_caption(image: np.ndarray, text: str, height: int | None = None) -> np.ndarray:
+    """The image with a caption strip below it (text shrunk to fit one line)."""
+    h, w = image.shape[:2]
+    height = height or max(12, min(24, w // 8))
+    canvas = Image.new("RGB", (w, h + height), (255, 255, 255))
+    canvas.paste(Image.fromarray(np.ascontiguousarray(image[..., :3])), (0, 0))
+    draw = ImageDraw.Draw(canvas)
+    size = height - 3
+    font = _font(size)
+    while size > 6 and draw.textlength(text, font=font) > w - 2:
+        size -= 1
+        font = _font(size)
+    draw.text((1, h + 1), text, fill=(0, 0, 0), font=font)
+    return np.asarray(canvas)
+
+
+def make_grid(
+    images: Sequence[np.ndarray],
+    ncol: int | None = None,
+    captions: Sequence[str] | None = None,
+    padding: int = 2,
+    pad_value: int = 255,
+) -> np.ndarray:
+    """Tile RGB uint8 images (all the same size) into one image, with optional captions.
+
+    Uses torchvision.utils.make_grid, so it matches the grids training writes.
+    """
+    import torch
+    from torchvision.utils import make_grid as tv_make_grid
+
+    if len(images) == 0:
+        raise ValueError("make_grid needs at least one image")
+    tiles = [add_caption(im, c) for im, c in zip(images, captions)] if captions else list(images)
+    shapes = {t.shape for t in tiles}
+    if len(shapes) != 1:
+        raise ValueError(f"make_grid needs images of one size, got {sorted(shapes)}")
+    ncol = ncol or int(np.ceil(np.sqrt(len(tiles))))
+    batch = torch.from_numpy(np.stack(tiles)).permute(0, 3, 1, 2)
+    grid = tv_make_grid(batch, nrow=ncol, padding=padding, pad_value=pad_value)
+    return grid.permute(1, 2, 0).contiguous().numpy()
+
+
+def save_png(image: np.ndarray, path: str | os.PathLike) -> Path:
+    """Write an RGB uint8 image as PNG atomically (a temp file renamed into place)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            Image.fromarray(np.ascontiguousarray(image)).save(f, format="PNG")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def sample_panel(image: np.ndarray, mask: np.ndarray | None, landmarks: np.ndarray | None, scale: int = 1) -> np.ndarray:
+    """One dataset sample as shown on contact sheets: mask outline and tint, then the skeleton."""
+    out = image
+    if scale > 1:
+        out = cv2.resize(out, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+    if mask is not None:
+        out = overlay_mask(out, mask)
+    if landmarks is not None:
+        out = draw_skeleton(out, landmarks)
+    return out
+
+
+def dataset_contact_sheet(
+    data_dir: str | os.PathLike, output: str | os.PathLike, num: int = 64, split: str = "all", seed: int = 0
+) -> int:
+    """Write a contact sheet of `num` samples (evenly spread, so it covers the whole set).
+
+    Each tile shows the sample with its mask and skeleton, captioned with its source
+    frame and split. Returns the number of samples drawn.
+    """
+    from poseguide.prepare import PrepareError, load_manifest, read_samples
+
+    data_dir = Path(data_dir)
+    load_manifest(data_dir)
+    rows = read_samples(data_dir)
+    indices = [i for i, r in enumerate(rows) if split == "all" or r["split"] == split]
+    if not indices:
+        raise PrepareError(f"{data_dir} has no {split} samples")
+    if len(indices) > num:
+        rng = np.random.default_rng(seed)
+        offset = rng.uniform(0, len(indices) / num)
+        indices = [indices[int(offset + k * len(indices) / num)] for k in range(num)]
+    images = np.load(data_dir / "images.npy", mmap_mode="r")
+    masks = np.load(data_dir / "masks.npy", mmap_mode="r")
+    poses = np.load(data_dir / "landmarks.npy", mmap_mode="r")
+    size = images.shape[1]
+    scale = max(1, 128 // size)
+    tiles, captions = [], []
+    for i in indices:
+        tiles.append(sample_panel(np.asarray(images[i]), np.asarray(masks[i]), np.asarray(poses[i]), scale))
+        r = rows[i]
+        captions.append(f"{Path(r['source']).stem[:14]} f{r['frame']} {r['split']}")
+    save_png(make_grid(tiles, captions=captions), output)
+    return len(indices)

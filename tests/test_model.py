@@ -1,0 +1,163 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from poseguide.heatmaps import NUM_CONDITION_CHANNELS
+from poseguide.model import (
+    MODEL_PRESETS,
+    ModelConfig,
+    ModelLoadError,
+    PoseCVAE,
+    count_parameters,
+    flops_per_image,
+    load_extras,
+    preset,
+)
+
+TINY = dict(image_size=64, channels=(16, 32, 32), latent_dim=32, head_channels=8, condition_size=32)
+
+
+def batch(size: int, n: int = 2, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    image = torch.rand(n, 3, size, size, generator=g) * 2 - 1
+    mask = (torch.rand(n, 1, size, size, generator=g) > 0.5).float()
+    landmarks = torch.rand(n, 33, 4, generator=g)
+    return image, mask, landmarks
+
+
+@pytest.mark.parametrize("name", list(MODEL_PRESETS))
+def test_shapes_at_each_size(name):
+    config = preset(name)
+    model = PoseCVAE(config).eval()
+    size = config.image_size
+    image, mask, landmarks = batch(size)
+    with torch.no_grad():
+        out = model(image, mask, landmarks)
+    assert out.rgb.shape == (2, 3, size, size)
+    assert out.alpha_logits.shape == (2, 1, size, size)
+    assert out.mu.shape == out.logvar.shape == out.z.shape == (2, config.latent_dim)
+    assert out.cond.shape == (2, NUM_CONDITION_CHANNELS, config.condition_size, config.condition_size)
+    assert out.rgb.abs().max() <= 1.0
+    assert count_parameters(model) > 1e6
+    flops = flops_per_image(model)
+    assert 0 < flops["decode"] < flops["forward"]
+
+
+def test_null_condition_gives_a_valid_image():
+    model = PoseCVAE(ModelConfig(**TINY)).eval()
+    z = torch.randn(3, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        rgb, alpha = model.decode(z, None)
+    assert rgb.shape == (3, 3, 64, 64) and alpha.shape == (3, 1, 64, 64)
+    assert torch.isfinite(rgb).all() and torch.isfinite(alpha).all()
+    assert rgb.min() >= -1 and rgb.max() <= 1
+
+
+def test_condition_dropout_nulls_the_dropped_samples():
+    model = PoseCVAE(ModelConfig(**TINY)).train()
+    image, mask, landmarks = batch(64, n=16)
+    out = model(image, mask, landmarks, cond_dropout=0.5, generator=torch.Generator().manual_seed(1))
+    dropped = ~out.present
+    assert 0 < int(dropped.sum()) < 16
+    assert out.cond[dropped].abs().max() == 0
+    assert torch.all(out.cond[~dropped][:, -1] == 1)
+    # Dropped samples still give finite reconstructions and losses can flow through them.
+    out.rgb[dropped].mean().backward()
+    assert all(p.grad is None or torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+def test_decoder_uses_the_pose():
+    model = PoseCVAE(ModelConfig(**TINY)).eval()
+    # Give the residual branches weight so the test does not depend on training.
+    for module in model.modules():
+        if hasattr(module, "gain"):
+            module.gain.data.fill_(1.0)
+    z = torch.zeros(1, 32)
+    _, _, pose_a = batch(64, n=1, seed=1)
+    _, _, pose_b = batch(64, n=1, seed=2)
+    with torch.no_grad():
+        a, b = model.decode(z, pose_a)[0], model.decode(z, pose_b)[0]
+    assert (a - b).abs().max() > 1e-3
+
+
+def test_save_load_reproduces_outputs_bit_for_bit(tmp_path):
+    torch.manual_seed(0)
+    model = PoseCVAE(ModelConfig(**TINY))
+    # Move off the initialisation so a wrong reload could not pass by accident.
+    for p in model.parameters():
+        p.data.add_(0.01 * torch.randn_like(p))
+    model.eval()
+    poses = torch.rand(5, 33, 4)
+    model.save_pretrained(tmp_path / "m", extra_config={"framing": {"fill": 0.75}}, extra_tensors={"train_poses": poses})
+    loaded = PoseCVAE.from_pretrained(tmp_path / "m")
+    assert loaded.config == model.config
+    image, mask, landmarks = batch(64, n=3, seed=5)
+    with torch.no_grad():
+        a = model(image, mask, landmarks, generator=torch.Generator().manual_seed(7))
+        b = loaded(image, mask, landmarks, generator=torch.Generator().manual_seed(7))
+    for x, y in zip(a, b):
+        assert torch.equal(x, y)
+    extra_config, tensors = load_extras(tmp_path / "m")
+    assert extra_config["framing"] == {"fill": 0.75}
+    assert torch.equal(tensors["train_poses"], poses)
+
+
+def saved(tmp_path):
+    directory = tmp_path / "m"
+    PoseCVAE(ModelConfig(**TINY)).save_pretrained(directory)
+    return directory
+
+
+def test_missing_directory_and_files_are_named(tmp_path):
+    with pytest.raises(ModelLoadError, match="no such model directory"):
+        PoseCVAE.from_pretrained(tmp_path / "nope")
+    directory = saved(tmp_path)
+    (directory / "model.safetensors").unlink()
+    with pytest.raises(ModelLoadError, match="model.safetensors: missing"):
+        PoseCVAE.from_pretrained(directory)
+    (directory / "config.json").unlink()
+    with pytest.raises(ModelLoadError, match="config.json: missing"):
+        PoseCVAE.from_pretrained(directory)
+
+
+def test_truncated_weights_are_reported(tmp_path):
+    directory = saved(tmp_path)
+    weights = directory / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with pytest.raises(ModelLoadError, match="truncated"):
+        PoseCVAE.from_pretrained(directory)
+
+
+def test_config_that_does_not_match_the_weights_is_reported(tmp_path):
+    directory = saved(tmp_path)
+    config = json.loads((directory / "config.json").read_text())
+    config["model"]["latent_dim"] = 48
+    (directory / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError, match="do not match config.json"):
+        PoseCVAE.from_pretrained(directory)
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda c: "{not json", "not valid JSON"),
+        (lambda c: json.dumps({**c, "format": "something-else"}), "not a poseguide model"),
+        (lambda c: json.dumps({**c, "version": 99}), "version 99"),
+        (lambda c: json.dumps({**c, "model": {**c["model"], "bogus": 1}}), "unknown model config keys: bogus"),
+    ],
+)
+def test_bad_config_json_is_reported(tmp_path, edit, message):
+    directory = saved(tmp_path)
+    config = json.loads((directory / "config.json").read_text())
+    (directory / "config.json").write_text(edit(config))
+    with pytest.raises(ModelLoadError, match=message):
+        PoseCVAE.from_pretrained(directory)
+
+
+def test_invalid_configs_are_refused():
+    with pytest.raises(ValueError, match="divisible"):
+        ModelConfig(image_size=100, channels=(16, 32, 64))
+    with pytest.raises(ValueError, match="cond_dropout"):
+        ModelConfig(cond_dropout=1.0)
