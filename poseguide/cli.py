@@ -149,7 +149,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "`accelerate launch` for several processes or GPUs; plain `poseguide train` runs one process.",
     )
     p.add_argument("--config", help="experiment YAML, e.g. configs/small.yaml (default when resuming: the run's config.yaml)")
-    p.add_argument("overrides", nargs="*", metavar="section.key=value", help="config overrides, e.g. training.max_steps=200")
+    p.add_argument(
+        "overrides", nargs="*", metavar="section.key=value", help="config overrides (together, after --config), e.g. training.max_steps=200"
+    )
     p.add_argument("--output-dir", help="run directory (same as training.output_dir=...)")
     p.add_argument("--report-to", choices=("wandb", "tensorboard", "none"), help="tracker (default: logging.report_to; W&B runs offline)")
     p.add_argument("--resume", metavar="latest|PATH", help="continue from the run's newest checkpoint, or from a checkpoint directory")

@@ -160,6 +160,9 @@ def write_keypoints(path: str | os.PathLike, landmarks: np.ndarray, image_size: 
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     with os.fdopen(fd, "w") as f:
         f.write(text + "\n")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
     os.replace(tmp, path)
 
 

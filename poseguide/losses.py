@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from poseguide.heatmaps import NUM_CONDITION_CHANNELS, NUM_LIMB_GROUPS
+from poseguide.heatmaps import NUM_CONDITION_CHANNELS, NUM_LIMB_GROUPS, PRESENT_CHANNEL
 from poseguide.landmarks import FACE_LANDMARKS, NUM_LANDMARKS
 
 LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0
@@ -38,6 +38,7 @@ class LossConfig:
     face_radius: float = 1.5  # face blob radius, in units of the face landmarks' spread
     limb_weight: float = 2.0  # extra weight along the limbs: thin arms otherwise melt into the torso
     mask_weight: float = 0.5  # BCE between predicted alpha and the person mask
+    pose_weight: float = 1.0  # the latent pose head: L1 on visible x, y plus BCE on visibility
     kl_weight: float = 0.05  # per image dimension; like the Laplace scale b of an ELBO
     kl_warmup_steps: int = 1000  # linear ramp from 0
     free_bits: float = 0.0  # nats per latent dimension that cost nothing (0: off)
@@ -100,6 +101,16 @@ def elbo_bits_per_dim(image: torch.Tensor, rgb: torch.Tensor, mu: torch.Tensor, 
     nll = err.sum(1) / scale + dims * torch.log(2 * scale)
     kl = kl_per_dim(mu, logvar).sum(1)
     return ((nll + kl) / dims + math.log(127.5)) / math.log(2.0)
+
+
+def latent_pose_loss(predicted: torch.Tensor, landmarks: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
+    """How far the pose drawn from z is from the encoded person's: L1 on x, y of the visible
+    landmarks, plus BCE of the predicted visibility against visible/hidden."""
+    target = landmarks.float()
+    visible = (target[..., 3] >= threshold).float()
+    xy = ((predicted[..., :2] - target[..., :2]).abs().sum(-1) * visible).sum() / visible.sum().clamp_min(1)
+    vis = F.binary_cross_entropy(predicted[..., 3].clamp(1e-6, 1 - 1e-6), visible)
+    return xy + 0.1 * vis
 
 
 class PatchDiscriminator(nn.Module):
@@ -198,7 +209,9 @@ class VAELoss(nn.Module):
             face = face_weight_map(landmarks, mask.shape[-1], self.config.face_radius)
             weights = weights * (1.0 + self.config.face_weight * face)
         if self.config.limb_weight > 0 and cond is not None:
-            limbs = cond[:, NUM_LANDMARKS:NUM_LANDMARKS + NUM_LIMB_GROUPS].float().amax(1, keepdim=True)
+            # Only a pose the user gave ("present" channel on) says where the real limbs are.
+            given = cond[:, PRESENT_CHANNEL:PRESENT_CHANNEL + 1].float().amax((2, 3), keepdim=True)
+            limbs = cond[:, NUM_LANDMARKS:NUM_LANDMARKS + NUM_LIMB_GROUPS].float().amax(1, keepdim=True) * given
             if limbs.shape[-1] != mask.shape[-1]:
                 limbs = F.interpolate(limbs, size=mask.shape[-2:], mode="bilinear", align_corners=False)
             weights = weights * (1.0 + self.config.limb_weight * limbs)
@@ -235,6 +248,10 @@ class VAELoss(nn.Module):
 
         nll = rec + cfg.mask_weight * mask_bce
         terms = {"rec": rec, "l1": diff.abs().mean(), "mask_bce": mask_bce, "kl": kl}
+        if getattr(out, "pose", None) is not None and cfg.pose_weight > 0:
+            pose_loss = latent_pose_loss(out.pose, landmarks)
+            nll = nll + cfg.pose_weight * pose_loss
+            terms["pose"] = pose_loss
         if self.perceptual is not None:
             perceptual = self.perceptual(rgb, image)
             nll = nll + cfg.perceptual_weight * perceptual

@@ -24,7 +24,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from poseguide.heatmaps import DEFAULT_SIGMA_FRACTION, NUM_CONDITION_CHANNELS, render_condition
+from poseguide.heatmaps import DEFAULT_SIGMA_FRACTION, NUM_CONDITION_CHANNELS, PRESENT_CHANNEL, render_condition
 
 MODEL_FORMAT = "poseguide-model"
 MODEL_FORMAT_VERSION = 1
@@ -57,6 +57,11 @@ class ModelConfig:
     sigma_fraction: float = DEFAULT_SIGMA_FRACTION
     cond_dropout: float = 0.15  # PIDM uses 0.1, CFLD 0.2
     groups: int = 8  # GroupNorm groups
+    # With no pose given, draw one from z with a small MLP and render it (flagged as not given
+    # by the user). Random samples then get a body whose limbs the decoder knows how to draw,
+    # instead of a shape the decoder must invent from z alone.
+    latent_pose: bool = True
+    pose_head_width: int = 256
 
     def __post_init__(self) -> None:
         self.channels = tuple(int(c) for c in self.channels)
@@ -115,6 +120,7 @@ class CVAEOutput(NamedTuple):
     z: torch.Tensor  # (B, D)
     present: torch.Tensor  # (B,) bool, after condition dropout
     cond: torch.Tensor  # (B, C, c, c) the condition the decoder saw, at condition_size
+    pose: torch.Tensor | None = None  # (B, 33, 4) the pose drawn from z (latent_pose), else None
 
 
 class ResBlock(nn.Module):
@@ -145,12 +151,31 @@ class ResBlock(nn.Module):
         return x + self.gain * h
 
 
+class PoseHead(nn.Module):
+    """z -> a pose (33 x: x, y, z=0, visibility). Trained to predict the encoded person's
+    landmarks, so z ~ N(0, I) maps to a plausible body for unposed samples."""
+
+    def __init__(self, latent_dim: int, width: int):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(latent_dim, width), nn.SiLU(), nn.Linear(width, width), nn.SiLU(), nn.Linear(width, 33 * 3)
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        out = self.net(z.float()).view(-1, 33, 3).float()
+        xy = out[..., :2] + 0.5  # crop coordinates; the crop centres the person
+        visibility = torch.sigmoid(out[..., 2:])
+        return torch.cat([xy, torch.zeros_like(visibility), visibility], dim=-1)
+
+
 class Encoder(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         ch = config.channels
-        # A 4x4 stride-2 stem: the encoder never runs a conv at full resolution.
-        self.stem = nn.Conv2d(3 + 1 + NUM_CONDITION_CHANNELS, ch[0], 4, stride=2, padding=1)
+        # A 4x4 stride-2 stem on RGB + mask, then the condition joins at half resolution, where
+        # it is rendered: nothing of width 40+ ever exists at full resolution.
+        self.stem = nn.Conv2d(3 + 1, ch[0], 4, stride=2, padding=1)
+        self.cond_in = nn.Conv2d(ch[0] + NUM_CONDITION_CHANNELS, ch[0], 3, padding=1)
         self.stages = nn.ModuleList()
         for i, c in enumerate(ch):
             out = ch[min(i + 1, len(ch) - 1)]
@@ -160,8 +185,9 @@ class Encoder(nn.Module):
         self.norm_out = nn.GroupNorm(config.groups, ch[-1])
         self.to_latent = nn.Linear(ch[-1] * config.bottleneck_size**2, 2 * config.latent_dim)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.stem(x)
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = F.silu(self.stem(x))
+        h = self.cond_in(torch.cat([h, cond.to(h.dtype)], dim=1))
         for stage in self.stages:
             for block in stage["blocks"]:
                 h = block(h)
@@ -173,7 +199,7 @@ class Encoder(nn.Module):
 
 class Decoder(nn.Module):
     """z -> bottleneck map -> one stage per resolution (coarsest first), each seeing the pose
-    condition at its own size -> a full-resolution head that sees it at full size."""
+    condition at its own size -> a sub-pixel head to full resolution."""
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -192,23 +218,24 @@ class Decoder(nn.Module):
             )
             in_ch = c
         self.norm_out = nn.GroupNorm(config.groups, in_ch)
+        # Full resolution by sub-pixel convolution: the last stage's features and condition
+        # predict 2x2 blocks of head features, and one small conv turns them into RGBA.
         self.head = nn.Sequential(
-            nn.Conv2d(in_ch + cond_ch, config.head_channels, 1),
-            nn.SiLU(),
-            nn.Conv2d(config.head_channels, config.head_channels, 3, padding=1),
+            nn.Conv2d(in_ch + cond_ch, 4 * config.head_channels, 3, padding=1),
+            nn.PixelShuffle(2),
             nn.SiLU(),
             nn.Conv2d(config.head_channels, 4, 3, padding=1),
         )
 
     def forward(self, z: torch.Tensor, cond_pyramid: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """cond_pyramid: the condition at each stage size, deepest first, then at full size."""
+        """cond_pyramid: the condition at each stage size, deepest first."""
         h = self.from_latent(z).view(z.shape[0], -1, self.bottleneck_size, self.bottleneck_size)
         for change, blocks, cond in zip(self.changes, self.stages, cond_pyramid):
             h = F.interpolate(h, scale_factor=2.0, mode="nearest")
             h = change(torch.cat([h, cond.to(h.dtype)], dim=1))
             for block in blocks:
                 h = block(h, cond, z)
-        h = F.interpolate(F.silu(self.norm_out(h)), scale_factor=2.0, mode="nearest")
+        h = F.silu(self.norm_out(h))
         out = self.head(torch.cat([h, cond_pyramid[-1].to(h.dtype)], dim=1))
         return torch.tanh(out[:, :3]), out[:, 3:]
 
@@ -220,6 +247,7 @@ class PoseCVAE(nn.Module):
         self.latent_dim = config.latent_dim
         self.encoder = Encoder(config)
         self.decoder = Decoder(config)
+        self.pose_head = PoseHead(config.latent_dim, config.pose_head_width) if config.latent_pose else None
 
     # --- condition -------------------------------------------------------------------------
     def condition(self, landmarks: torch.Tensor | None, present: torch.Tensor | None = None, batch_size: int | None = None) -> torch.Tensor:
@@ -234,7 +262,7 @@ class PoseCVAE(nn.Module):
     def _pyramid(self, cond: torch.Tensor) -> list[torch.Tensor]:
         """The condition resized to each decoder resolution, coarsest first (area averaging down,
         bilinear up)."""
-        sizes = list(reversed(self.config.stage_sizes())) + [self.config.image_size]
+        sizes = list(reversed(self.config.stage_sizes()))
         out = []
         for size in sizes:
             if size == cond.shape[-1]:
@@ -245,26 +273,44 @@ class PoseCVAE(nn.Module):
                 out.append(F.interpolate(cond, size=(size, size), mode="bilinear", align_corners=False))
         return out
 
-    def _full_size(self, cond: torch.Tensor) -> torch.Tensor:
-        size = self.config.image_size
-        if cond.shape[-1] == size:
-            return cond
-        return F.interpolate(cond, size=(size, size), mode="bilinear", align_corners=False)
-
     # --- encode / decode --------------------------------------------------------------------
     def encode(self, image: torch.Tensor, mask: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = torch.cat([image, mask, self._full_size(cond).to(image.dtype)], dim=1)
-        return self.encoder(x)
+        size = self.config.stage_sizes()[0]
+        if cond.shape[-1] != size:
+            cond = F.interpolate(cond, size=(size, size), mode="bilinear", align_corners=False)
+        return self.encoder(torch.cat([image, mask.to(image.dtype)], dim=1), cond)
 
     def decode_condition(self, z: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.decoder(z, self._pyramid(cond))
+
+    def latent_condition(self, z: torch.Tensor, cond: torch.Tensor, present: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Fill the null-condition rows with the pose drawn from z (its "present" channel left at
+        0, so the decoder can tell it from a pose the user gave). Returns (cond, drawn pose)."""
+        if self.pose_head is None:
+            return cond, None
+        pose = self.pose_head(z)
+        if bool(present.all()):
+            return cond, pose
+        drawn = render_condition(pose.detach().float(), cond.shape[-1], None, self.config.sigma_fraction)
+        drawn[:, PRESENT_CHANNEL] = 0
+        return torch.where(present[:, None, None, None], cond, drawn.to(cond.dtype)), pose
 
     def decode(
         self, z: torch.Tensor, landmarks: torch.Tensor | None = None, present: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """z (B, D) and a pose (B, 33, 4) in crop coordinates, or None for unposed samples."""
-        cond = self.condition(landmarks, present, batch_size=z.shape[0])
+        batch = z.shape[0]
+        cond = self.condition(landmarks, present, batch_size=batch)
+        if landmarks is None:
+            present = torch.zeros(batch, dtype=torch.bool, device=z.device)
+        elif present is None:
+            present = torch.ones(batch, dtype=torch.bool, device=z.device)
+        cond, _ = self.latent_condition(z, cond, present)
         return self.decode_condition(z, cond)
+
+    def draw_pose(self, z: torch.Tensor) -> torch.Tensor | None:
+        """The pose an unposed sample from z is drawn in, (B, 33, 4) in crop coordinates."""
+        return None if self.pose_head is None else self.pose_head(z)
 
     def forward(
         self,
@@ -291,8 +337,9 @@ class PoseCVAE(nn.Module):
             z = mu.float() + std * noise
         else:
             z = mu.float()
-        rgb, alpha_logits = self.decode_condition(z, cond)
-        return CVAEOutput(rgb, alpha_logits, mu, logvar, z, present, cond)
+        decoder_cond, pose = self.latent_condition(z, cond, present)
+        rgb, alpha_logits = self.decode_condition(z, decoder_cond)
+        return CVAEOutput(rgb, alpha_logits, mu, logvar, z, present, decoder_cond, pose)
 
     def decoder_last_layer(self) -> nn.Module:
         return self.decoder.head[-1]

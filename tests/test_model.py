@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from poseguide.heatmaps import NUM_CONDITION_CHANNELS
+from poseguide.heatmaps import NUM_CONDITION_CHANNELS, render_condition
 from poseguide.model import (
     MODEL_PRESETS,
     ModelConfig,
@@ -56,13 +56,34 @@ def test_null_condition_gives_a_valid_image():
 
 
 def test_condition_dropout_nulls_the_dropped_samples():
-    model = PoseCVAE(ModelConfig(**TINY)).train()
+    model = PoseCVAE(ModelConfig(**TINY, latent_pose=False)).train()
     image, mask, landmarks = batch(64, n=16)
     out = model(image, mask, landmarks, cond_dropout=0.5, generator=torch.Generator().manual_seed(1))
     dropped = ~out.present
     assert 0 < int(dropped.sum()) < 16
     assert out.cond[dropped].abs().max() == 0
     assert torch.all(out.cond[~dropped][:, -1] == 1)
+    assert out.pose is None
+
+
+def test_dropped_samples_are_drawn_in_the_pose_their_latent_gives():
+    model = PoseCVAE(ModelConfig(**TINY)).train()
+    image, mask, landmarks = batch(64, n=16)
+    out = model(image, mask, landmarks, cond_dropout=0.5, generator=torch.Generator().manual_seed(1))
+    dropped = ~out.present
+    assert 0 < int(dropped.sum()) < 16
+    assert out.pose.shape == (16, 33, 4)
+    drawn = render_condition(out.pose.detach(), 32)
+    # Dropped rows: the drawn pose, with "pose present" off; kept rows: the given pose.
+    torch.testing.assert_close(out.cond[dropped][:, :-1], drawn[dropped][:, :-1])
+    assert out.cond[dropped][:, -1].abs().max() == 0
+    torch.testing.assert_close(out.cond[~dropped], render_condition(landmarks, 32)[~dropped])
+    # The encoder saw the null condition for dropped rows: their z must carry the pose.
+    with torch.no_grad():
+        null_rgb, _ = model.eval().decode(out.z[:2], None)
+        drawn_rgb, _ = model.decode_condition(out.z[:2], out.cond[:2] * 0 + model.latent_condition(
+            out.z[:2], torch.zeros_like(out.cond[:2]), torch.zeros(2, dtype=torch.bool))[0])
+    torch.testing.assert_close(null_rgb, drawn_rgb)
     # Dropped samples still give finite reconstructions and losses can flow through them.
     out.rgb[dropped].mean().backward()
     assert all(p.grad is None or torch.isfinite(p.grad).all() for p in model.parameters())

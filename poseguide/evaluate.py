@@ -1,0 +1,847 @@
+"""`poseguide evaluate`: how good is a model, in numbers a user can trust and compare.
+
+Everything is judged with what this machine has (MediaPipe Pose, bundled in the wheel, and
+pixel metrics); nothing is downloaded. One run scores a model on a dataset's held-out split:
+
+- Pose fidelity: samples drawn from the held-out poses are re-detected by MediaPipe at the
+  model's output resolution and scored with PCK (see `metrics.PCK_DEFINITION`). Beside it,
+  from the same run: a ceiling (the real held-out images, as `prepare` stored them, scored
+  against their STORED landmarks; re-detecting on the same pixels would trivially give 1.0)
+  and a floor (the same samples scored against shuffled poses), and where the score sits
+  between the two.
+- Realism: the MediaPipe person detection rate on unconditional (null-condition) samples,
+  against the rate on the real held-out images.
+- Reconstruction: PSNR and SSIM of held-out images encoded and decoded (z = the posterior
+  mean), and the negative ELBO in bits per dimension (one posterior sample per image).
+- Diversity: the spread among several samples of one pose, and among real images for scale.
+- FID/KID: only from a local Inception weights file (`--inception-weights`); skipped otherwise.
+
+Samples are drawn through `poseguide.generate.Generator` (the API the `generate` command uses)
+with latents chosen here: N(0, I), 0, K latents for one pose. All latents are drawn up front from
+one seeded generator, so results do not depend on the batch size. Reconstruction and the ELBO
+need the posterior's variance, so they call the model's encoder and decoder directly.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from poseguide import landmarks as lm
+from poseguide import metrics
+
+REPORT_FORMAT = "poseguide-evaluation"
+REPORT_VERSION = 1
+REPORT_JSON = "report.json"
+REPORT_MD = "report.md"
+QUALITY_TARGETS = {"pck_ratio": 0.85, "detection_ratio": 0.8}
+FID_SKIPPED = (
+    "skipped: FID/KID need Inception weights, which poseguide never downloads; "
+    "pass a local file with --inception-weights PATH to compute them"
+)
+
+
+class EvaluationError(ValueError):
+    """A missing or incompatible model, dataset or report. The message is one line."""
+
+
+@dataclass
+class EvalSettings:
+    """What one evaluation run does. `num` caps the held-out samples scored (chosen by `seed`)."""
+
+    num: int = 200
+    seed: int = 0
+    batch_size: int = 32
+    split: str = "val"
+    diversity_poses: int = 8  # poses for the spread among samples...
+    diversity_k: int = 8  # ...each drawn this many times
+    visibility_threshold: float = lm.DEFAULT_VISIBILITY_THRESHOLD
+    pck_thresholds: tuple[float, ...] = metrics.PCK_THRESHOLDS
+    inception_weights: str | None = None
+    picture_columns: int = 8
+    progress: bool | None = None  # None: a bar only on a terminal
+
+    def __post_init__(self) -> None:
+        if self.num < 1:
+            raise EvaluationError(f"--num must be at least 1, got {self.num}")
+        if self.batch_size < 1:
+            raise EvaluationError(f"--batch-size must be at least 1, got {self.batch_size}")
+        if self.split not in ("val", "train"):
+            raise EvaluationError(f"split must be val or train, got {self.split!r}")
+        if self.diversity_k < 2:
+            raise EvaluationError("diversity needs at least 2 samples per pose")
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+
+def resolve_model_dir(path: str | os.PathLike) -> Path:
+    """A model dir, or a training run dir holding one in `model/` (generate's rule)."""
+    from poseguide.generate import resolve_model_dir as resolve
+    from poseguide.model import ModelLoadError
+
+    try:
+        return resolve(path)
+    except ModelLoadError as err:
+        raise EvaluationError(str(err)) from None
+
+
+def default_out_dir(model_dir: Path) -> Path:
+    """RUN/eval for RUN/model (a training run's export), else MODEL_DIR-eval beside it."""
+    model_dir = Path(model_dir)
+    if model_dir.name == "model" and (model_dir.parent / "config.yaml").is_file():
+        return model_dir.parent / "eval"
+    return model_dir.parent / f"{model_dir.name}-eval"
+
+
+def load_generator(model_dir: Path):
+    """The model as `generate` loads it (fp32 on the CPU), or a one-line EvaluationError."""
+    from poseguide.generate import GenerateError, Generator
+    from poseguide.model import ModelLoadError
+
+    try:
+        return Generator.load(model_dir, device="cpu", precision="fp32")
+    except (ModelLoadError, GenerateError) as err:
+        raise EvaluationError(str(err)) from None
+
+
+def check_framing(generator, info) -> None:
+    """Held-out poses are fed as they are, so the dataset must frame people as training did."""
+    from poseguide.framing import FramingSettings
+
+    if not info.framing:
+        return
+    try:
+        data_framing = FramingSettings.from_dict(info.framing)
+    except (TypeError, ValueError):
+        raise EvaluationError(f"{info.root / 'manifest.json'}: bad framing section") from None
+    if data_framing != generator.framing:
+        raise EvaluationError(
+            f"{info.root}: its crops are framed with {data_framing.to_dict()} but the model was trained on "
+            f"{generator.framing.to_dict()}; prepare the data with the model's framing"
+        )
+
+
+def load_split(data_dir: str | os.PathLike, image_size: int, settings: EvalSettings):
+    """The dataset info and the chosen held-out samples as numpy arrays."""
+    from poseguide.dataset import DatasetError, validate_dataset
+
+    try:
+        info = validate_dataset(data_dir, image_size=image_size)
+    except DatasetError as err:
+        raise EvaluationError(str(err)) from None
+    indices = info.val_indices if settings.split == "val" else info.train_indices
+    if len(indices) == 0:
+        raise EvaluationError(
+            f"{info.root}: no {settings.split} samples to evaluate on "
+            f"(prepare with --val-fraction > 0, or evaluate on the train split)"
+        )
+    if len(indices) > settings.num:
+        rng = np.random.default_rng(settings.seed)
+        indices = np.sort(rng.choice(indices, size=settings.num, replace=False))
+    root = info.root
+    images = np.asarray(np.load(root / "images.npy", mmap_mode="r")[indices])
+    masks = np.asarray(np.load(root / "masks.npy", mmap_mode="r")[indices])
+    poses = np.asarray(np.load(root / "landmarks.npy", mmap_mode="r")[indices], dtype=np.float32)
+    return info, np.asarray(indices), images, masks, poses
+
+
+# --- running the model ---------------------------------------------------------------------------
+
+
+def _bar(total: int, desc: str, settings: EvalSettings):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="img", disable=None if settings.progress is None else not settings.progress,
+                leave=False, mininterval=1.0)
+
+
+def generate_batched(generator, z: torch.Tensor, poses: np.ndarray | None, background: tuple[int, int, int],
+                     settings: EvalSettings, desc: str) -> np.ndarray:
+    """Latents z (N, D) with poses (N, 33, 4) in crop coordinates (or the null condition) ->
+    RGB uint8 (N, S, S, 3): the Generator's RGBA composited on the background, as users get it."""
+    from poseguide.generate import composite
+
+    out = []
+    with _bar(len(z), desc, settings) as bar:
+        for start in range(0, len(z), settings.batch_size):
+            zb = z[start : start + settings.batch_size]
+            pb = None if poses is None else poses[start : start + len(zb)]
+            rgba = generator.generate(pb, z=zb, num=len(zb) if pb is None else None, batch_size=len(zb))
+            out.append(composite(rgba, background))
+            bar.update(len(zb))
+    return np.concatenate(out)
+
+
+@torch.no_grad()
+def reconstruct(model, images: np.ndarray, masks: np.ndarray, poses: np.ndarray, noise: torch.Tensor,
+                background: tuple[int, int, int], settings: EvalSettings) -> tuple[np.ndarray, torch.Tensor]:
+    """Encode each image with its pose; decode the posterior mean (the reconstruction, as
+    composited uint8) and one posterior sample (for the ELBO, bits/dim per image)."""
+    from poseguide.dataset import to_model_inputs
+    from poseguide.generate import composite, to_rgba
+
+    recons, bpd = [], []
+    with _bar(len(images), "reconstruct", settings) as bar:
+        for start in range(0, len(images), settings.batch_size):
+            sl = slice(start, start + settings.batch_size)
+            batch = {"image": torch.from_numpy(images[sl]), "mask": torch.from_numpy(masks[sl]),
+                     "landmarks": torch.from_numpy(poses[sl])}
+            image, mask, landmarks = to_model_inputs(batch, "cpu")  # exactly as training feeds the model
+            cond = model.condition(landmarks)
+            mu, logvar = model.encode(image, mask, cond)
+            rgb, alpha = model.decode_condition(mu.float(), cond)
+            recons.append(composite(to_rgba(rgb, alpha), background))
+            std = torch.exp(0.5 * logvar.float().clamp(-30.0, 20.0))
+            rgb_s, _ = model.decode_condition(mu.float() + std * noise[sl], cond)
+            bpd.append(metrics.bits_per_dim(image, rgb_s, mu, logvar))
+            bar.update(image.shape[0])
+    return np.concatenate(recons), torch.cat(bpd)
+
+
+def detect_poses(images: np.ndarray, estimator, settings: EvalSettings, desc: str) -> np.ndarray:
+    """MediaPipe on each image as it is (the model's output resolution): (N, 33, 4), NaN = no person."""
+    out = np.empty((len(images), lm.NUM_LANDMARKS, 4), dtype=np.float32)
+    with _bar(len(images), desc, settings) as bar:
+        for i, image in enumerate(images):
+            found = estimator(np.ascontiguousarray(image))
+            out[i] = metrics.undetected() if found is None else found[0]
+            bar.update(1)
+    return out
+
+
+def _to_unit(images: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255.0
+
+
+# --- scoring -----------------------------------------------------------------------------------
+
+
+def _pck_entry(counts: metrics.PCKCounts) -> dict:
+    pck = counts.pck()
+    detected = counts.pck(only_detected=True)
+    entry = {f"pck@{t:g}": pck[t] for t in counts.thresholds}
+    entry.update({f"pck@{t:g}_detected": detected[t] for t in counts.thresholds})
+    entry["detection_rate"] = counts.detection_rate
+    entry["scored_samples"] = int((counts.counted > 0).sum())
+    entry["joints"] = int(counts.counted.sum())
+    return entry
+
+
+def diversity_scores(samples: np.ndarray, div_poses: np.ndarray, real: np.ndarray, real_poses: np.ndarray,
+                     k: int, size: int) -> dict:
+    """Mean pairwise L1 (RGB in [0, 1]) among K samples of one pose, inside that pose's person
+    region; and among groups of K real held-out images inside the union of their regions."""
+    per_pose = []
+    for pose, group in zip(div_poses, samples):
+        region = metrics.pose_region(pose, size)
+        per_pose.append(metrics.mean_pairwise_l1(_to_unit(group), region))
+    real_groups = []
+    kr = min(k, len(real))
+    if kr >= 2:
+        for start in range(0, len(real) - kr + 1, kr):
+            group = slice(start, start + kr)
+            region = np.logical_or.reduce([metrics.pose_region(p, size) for p in real_poses[group]])
+            real_groups.append(metrics.mean_pairwise_l1(_to_unit(real[group]), region))
+    samples_l1 = float(np.mean(per_pose)) if per_pose else float("nan")
+    real_l1 = float(np.mean(real_groups)) if real_groups else float("nan")
+    return {
+        "samples_pairwise_l1": samples_l1,
+        "real_pairwise_l1": real_l1,
+        "ratio": samples_l1 / real_l1 if real_l1 and math.isfinite(real_l1) and real_l1 > 0 else float("nan"),
+        "poses": len(per_pose),
+        "samples_per_pose": k,
+        "real_groups": len(real_groups),
+        "real_group_size": kr,
+        "definition": (
+            "mean absolute difference (RGB in [0, 1]) over all pairs of K samples of one held-out pose "
+            "(z ~ N(0, I)), inside the pose's person region (its visible landmarks' box grown by 10% of its "
+            "longer side), averaged over poses; for scale, the same among groups of K real held-out images "
+            "(different people and poses) inside the union of their regions"
+        ),
+    }
+
+
+def fid_scores(real: np.ndarray, fakes: dict[str, np.ndarray], weights: str | None, seed: int) -> dict:
+    """FID and KID through torchmetrics from a local Inception weights file, else a skip note."""
+    if not weights:
+        return {"skipped": True, "reason": FID_SKIPPED}
+    path = Path(weights)
+    if not path.is_file():
+        raise EvaluationError(f"--inception-weights {path}: no such file")
+    try:
+        import torch_fidelity  # noqa: F401  (torchmetrics' Inception comes from it)
+    except ImportError:
+        raise EvaluationError(
+            "--inception-weights needs the torch-fidelity package for torchmetrics' Inception (pip install torch-fidelity)"
+        ) from None
+    if len(real) < 2:
+        return {"skipped": True, "reason": "skipped: FID/KID need at least 2 held-out images"}
+    from torchmetrics.image.fid import FrechetInceptionDistance
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    torch.manual_seed(seed)  # KID draws random subsets
+    real_t = torch.from_numpy(np.ascontiguousarray(real)).permute(0, 3, 1, 2)
+    try:
+        fid = FrechetInceptionDistance(feature=2048, feature_extractor_weights_path=str(path))
+    except Exception as err:  # a wrong or corrupt file surfaces as whatever torch raises
+        raise EvaluationError(f"--inception-weights {path}: cannot load ({' '.join(str(err).split())[:200]})") from None
+    subset = min(50, len(real))
+    out: dict = {"skipped": False, "weights": str(path), "real_images": len(real), "kid_subset_size": subset}
+    for name, fake in fakes.items():
+        fake_t = torch.from_numpy(np.ascontiguousarray(fake)).permute(0, 3, 1, 2)
+        fid.reset()
+        kid = KernelInceptionDistance(feature=fid.inception, subset_size=min(subset, len(fake)))
+        for batch in real_t.split(32):
+            fid.update(batch, real=True)
+            kid.update(batch, real=True)
+        for batch in fake_t.split(32):
+            fid.update(batch, real=False)
+            kid.update(batch, real=False)
+        kid_mean, kid_std = kid.compute()
+        out[name] = {"fid": float(fid.compute()), "kid_mean": float(kid_mean), "kid_std": float(kid_std),
+                     "fake_images": len(fake)}
+    return out
+
+
+# --- the run -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Evaluation:
+    """A finished evaluation: the JSON-able report and the images the pictures are made of."""
+
+    report: dict
+    out_dir: Path
+
+
+def evaluate(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None,
+             settings: EvalSettings | None = None, compare: str | os.PathLike | None = None) -> Evaluation:
+    """Score a model on a dataset's held-out split; write report.json, report.md and pictures."""
+    settings = settings or EvalSettings()
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    other = load_report(compare) if compare else None  # fail early on a bad --compare
+
+    model_dir = resolve_model_dir(model_dir)
+    generator = load_generator(model_dir)
+    model = generator.model
+    size = model.config.image_size
+    info, indices, images, masks, poses = load_split(data_dir, size, settings)
+    check_framing(generator, info)
+    if settings.inception_weights and not Path(settings.inception_weights).is_file():
+        raise EvaluationError(f"--inception-weights {settings.inception_weights}: no such file")
+    out_dir = Path(out_dir) if out_dir else default_out_dir(model_dir)
+    n = len(indices)
+    bg_rgb = tuple(int(c) for c in info.background)  # the dataset's: samples are judged beside its images
+
+    # Every latent up front, from one generator: results do not depend on batching.
+    gen = torch.Generator().manual_seed(settings.seed)
+    dim = model.latent_dim
+    z_pose = torch.randn(n, dim, generator=gen)
+    z_null = torch.randn(n, dim, generator=gen)
+    posterior_noise = torch.randn(n, dim, generator=gen)
+    div_count = min(settings.diversity_poses, n)
+    z_div = torch.randn(div_count * settings.diversity_k, dim, generator=gen)
+    rng = np.random.default_rng(settings.seed)
+    shuffle = metrics.derangement(n, rng) if n >= 2 else None
+
+    t = time.perf_counter()
+    posed = generate_batched(generator, z_pose, poses, bg_rgb, settings, "posed samples")
+    posed_zero = generate_batched(generator, torch.zeros(n, dim), poses, bg_rgb, settings, "posed z=0")
+    random_samples = generate_batched(generator, z_null, None, bg_rgb, settings, "random samples")
+    div_poses = poses[:div_count]
+    div_samples = generate_batched(
+        generator, z_div, np.repeat(div_poses, settings.diversity_k, axis=0), bg_rgb, settings, "diversity"
+    ).reshape(div_count, settings.diversity_k, size, size, 3)
+    recons, bpd = reconstruct(model, images, masks, poses, posterior_noise, bg_rgb, settings)
+    timings["model"] = time.perf_counter() - t
+
+    from poseguide.extract import PoseEstimator
+
+    t = time.perf_counter()
+    with PoseEstimator() as estimator:
+        det_real = detect_poses(images, estimator, settings, "MediaPipe real")
+        det_posed = detect_poses(posed, estimator, settings, "MediaPipe posed")
+        det_zero = detect_poses(posed_zero, estimator, settings, "MediaPipe z=0")
+        det_random = detect_poses(random_samples, estimator, settings, "MediaPipe random")
+    timings["mediapipe"] = time.perf_counter() - t
+
+    th, vis = settings.pck_thresholds, settings.visibility_threshold
+    score = lambda pred, target: _pck_entry(metrics.pck_counts(pred, target, th, lm.BODY_JOINTS, vis))  # noqa: E731
+    pose = {
+        "samples": score(det_posed, poses),
+        "samples_z0": score(det_zero, poses),
+        "ceiling": score(det_real, poses),
+    }
+    if shuffle is not None:
+        pose["floor"] = score(det_posed, poses[shuffle])
+        pose["floor_real"] = score(det_real, poses[shuffle])
+    else:
+        nan_entry = {k: float("nan") for k in pose["samples"]}
+        pose["floor"] = dict(nan_entry)
+        pose["floor_real"] = dict(nan_entry)
+    for name in ("samples", "samples_z0"):
+        pose[f"normalised_{name}"] = {
+            f"pck@{a:g}": metrics.normalised_score(pose[name][f"pck@{a:g}"], pose["floor"][f"pck@{a:g}"],
+                                                   pose["ceiling"][f"pck@{a:g}"])
+            for a in th
+        }
+    ceiling01 = pose["ceiling"].get("pck@0.1", float("nan"))
+    pck01 = pose["samples"].get("pck@0.1", float("nan"))
+    pose["ratio_to_ceiling"] = {
+        f"pck@{a:g}": _ratio(pose["samples"][f"pck@{a:g}"], pose["ceiling"][f"pck@{a:g}"]) for a in th
+    }
+    pose["sampling"] = "z ~ N(0, I) for 'samples' (the default); z = 0 (the prior mean) for 'samples_z0'"
+    pose["definition"] = metrics.PCK_DEFINITION.format(vis=vis)
+    pose["ceiling_definition"] = (
+        "the real held-out images as prepare stored them (at the model's output resolution), re-detected by "
+        "MediaPipe and scored against the landmarks prepare stored (detected on the source image), not against "
+        "a detection on the same pixels"
+    )
+    pose["floor_definition"] = (
+        "the same generated samples (z ~ N(0, I)) scored against the poses of other held-out samples "
+        "(a random derangement); floor_real: the real images against the same shuffled poses"
+    )
+    pose["joints"] = [lm.NAMES[j] for j in lm.BODY_JOINTS]
+
+    latent_pose = bool(getattr(model.config, "latent_pose", False))
+    real_rate = metrics.detection_rate(det_real)
+    random_rate = metrics.detection_rate(det_random)
+    realism = {
+        "random_detection_rate": random_rate,
+        "real_detection_rate": real_rate,
+        "ratio": _ratio(random_rate, real_rate),
+        "posed_detection_rate": metrics.detection_rate(det_posed),
+        "random_samples": n,
+        "definition": (
+            "fraction of images in which MediaPipe Pose (model_complexity=1, static images, min detection "
+            "confidence 0.5) finds a person, run on the image at the model's output resolution; random samples "
+            "are drawn with no pose given and z ~ N(0, I)"
+            + ("; this model draws their pose from z with its latent pose head" if latent_pose
+               else ", through the null condition")
+        ),
+        "latent_pose": latent_pose,
+    }
+
+    real_unit, recon_unit = _to_unit(images), _to_unit(recons)
+    psnr = metrics.psnr(recon_unit, real_unit)
+    ssim = metrics.ssim(recon_unit, real_unit)
+    reconstruction = {
+        "psnr": metrics.summary(psnr),
+        "ssim": metrics.summary(ssim),
+        "bits_per_dim": metrics.summary(bpd),
+        "psnr_definition": f"per-image PSNR in dB, RGB in [0, 1], capped at {metrics.PSNR_CAP_DB:g} dB, averaged",
+        "ssim_variant": metrics.SSIM_VARIANT,
+        "bits_per_dim_definition": (
+            "negative ELBO per 8-bit RGB dimension (poseguide.losses.elbo_bits_per_dim: calibrated Laplace "
+            "decoder + KL), one posterior sample per image"
+        ),
+        "reconstruction_definition": (
+            "each held-out image encoded with its own pose and decoded from the posterior mean, composited on the "
+            "dataset background by the predicted alpha, against the stored image"
+        ),
+    }
+
+    diversity = diversity_scores(div_samples, div_poses, images, poses, settings.diversity_k, size)
+
+    t = time.perf_counter()
+    fid = fid_scores(images, {"samples": posed, "random": random_samples}, settings.inception_weights, settings.seed)
+    timings["fid"] = time.perf_counter() - t
+
+    extra = generator.extra_config
+    targets = {
+        "pck@0.1_over_ceiling": {"value": _ratio(pck01, ceiling01), "target": QUALITY_TARGETS["pck_ratio"]},
+        "random_over_real_detection": {"value": realism["ratio"], "target": QUALITY_TARGETS["detection_ratio"]},
+    }
+    for entry in targets.values():
+        entry["met"] = bool(math.isfinite(entry["value"]) and entry["value"] >= entry["target"])
+    timings["total"] = time.perf_counter() - started
+    report = {
+        "format": REPORT_FORMAT,
+        "version": REPORT_VERSION,
+        "model": {
+            "dir": str(model_dir),
+            "image_size": size,
+            "latent_dim": dim,
+            "config": model.config.to_dict(),
+            "training_step": (extra.get("training") or {}).get("step"),
+        },
+        "data": {
+            "dir": str(info.root),
+            "split": settings.split,
+            "split_size": int(len(info.val_indices if settings.split == "val" else info.train_indices)),
+            "samples": n,
+            "indices": [int(i) for i in indices],
+            "background": list(bg_rgb),
+            "model_background": list(generator.background),
+        },
+        "settings": {**asdict(settings), "pck_thresholds": list(settings.pck_thresholds)},
+        "pose": pose,
+        "realism": realism,
+        "reconstruction": reconstruction,
+        "diversity": diversity,
+        "fid": fid,
+        "targets": targets,
+        "seconds": timings,
+    }
+    report["settings"].pop("progress", None)
+    if other is not None:
+        report["compared_with"] = str(compare)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pictures = write_pictures(out_dir, images, poses, posed, det_posed, random_samples, det_random, recons, psnr,
+                              div_samples, div_poses, bg_rgb, settings)
+    report["pictures"] = pictures
+    _write_text(out_dir / REPORT_JSON, json.dumps(_jsonable(report), indent=2, allow_nan=True) + "\n")
+    _write_text(out_dir / REPORT_MD, markdown(report, other))
+    return Evaluation(report=report, out_dir=out_dir)
+
+
+def _ratio(a: float, b: float) -> float:
+    if not (math.isfinite(a) and math.isfinite(b)) or b <= 0:
+        return float("nan")
+    return a / b
+
+
+def _jsonable(value):
+    """NaN/inf -> None, so report.json is strict JSON any tool can read."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+# --- pictures ----------------------------------------------------------------------------------
+
+
+def write_pictures(out_dir: Path, images, poses, posed, det_posed, random_samples, det_random, recons, psnr,
+                   div_samples, div_poses, background, settings: EvalSettings) -> dict[str, str]:
+    """PNG grids: targets vs samples (with skeletons), random samples, reconstructions, diversity."""
+    import cv2
+
+    from poseguide.visualize import draw_skeleton, make_grid, save_png
+
+    size = images.shape[1]
+    scale = max(1, 128 // size)
+
+    def up(image: np.ndarray) -> np.ndarray:
+        return cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST) if scale > 1 else image
+
+    def skel(image: np.ndarray, pose: np.ndarray) -> np.ndarray:
+        return draw_skeleton(up(image), pose) if metrics.is_detected(pose[None])[0] else up(image)
+
+    cols = min(settings.picture_columns, len(images))
+    counts = metrics.pck_counts(det_posed, poses, (0.1,), lm.BODY_JOINTS, settings.visibility_threshold)
+    tiles, captions = [], []
+    for i in range(cols):
+        tiles.append(skel(images[i], poses[i]))
+        captions.append("real + stored pose")
+    for i in range(cols):
+        tiles.append(up(posed[i]))
+        captions.append("sample, z ~ N(0, I)")
+    for i in range(cols):
+        found = metrics.is_detected(det_posed[i : i + 1])[0]
+        tiles.append(skel(posed[i], det_posed[i]))
+        c = int(counts.counted[i])
+        captions.append(f"re-detected {int(counts.correct[i, 0])}/{c}" if found else "no person found")
+    paths = {"pose": "pose.png"}
+    save_png(make_grid(tiles, ncol=cols, captions=captions), out_dir / paths["pose"])
+
+    k = min(len(random_samples), 2 * settings.picture_columns)
+    tiles = [up(im) for im in random_samples[:k]]
+    captions = ["person" if metrics.is_detected(det_random[i : i + 1])[0] else "no person" for i in range(k)]
+    paths["random"] = "random.png"
+    save_png(make_grid(tiles, ncol=min(k, settings.picture_columns), captions=captions), out_dir / paths["random"])
+
+    tiles = [up(im) for im in images[:cols]] + [up(im) for im in recons[:cols]]
+    captions = ["real"] * cols + [f"recon {float(psnr[i]):.1f} dB" for i in range(cols)]
+    paths["reconstructions"] = "reconstructions.png"
+    save_png(make_grid(tiles, ncol=cols, captions=captions), out_dir / paths["reconstructions"])
+
+    rows = min(4, len(div_samples))
+    tiles, captions = [], []
+    canvas = np.empty((size, size, 3), np.uint8)
+    canvas[:] = background
+    for r in range(rows):
+        tiles.append(draw_skeleton(up(canvas), div_poses[r]))
+        captions.append("target pose")
+        for s in div_samples[r]:
+            tiles.append(up(s))
+            captions.append("z ~ N(0, I)")
+    paths["diversity"] = "diversity.png"
+    save_png(make_grid(tiles, ncol=div_samples.shape[1] + 1, captions=captions), out_dir / paths["diversity"])
+    return paths
+
+
+# --- markdown and comparison ---------------------------------------------------------------------
+
+
+def _fmt(value, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _get(report: dict, path: str):
+    value = report
+    for key in path.split("/"):
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
+
+
+# (label, path in report.json, digits, higher is better?)
+COMPARE_ROWS: tuple[tuple[str, str, int, bool | None], ...] = (
+    ("PCK@0.05 samples z~N(0,I)", "pose/samples/pck@0.05", 3, True),
+    ("PCK@0.1 samples z~N(0,I)", "pose/samples/pck@0.1", 3, True),
+    ("PCK@0.1 samples z=0", "pose/samples_z0/pck@0.1", 3, True),
+    ("PCK@0.1 ceiling (real)", "pose/ceiling/pck@0.1", 3, None),
+    ("PCK@0.1 floor (shuffled)", "pose/floor/pck@0.1", 3, None),
+    ("PCK@0.1 normalised", "pose/normalised_samples/pck@0.1", 3, True),
+    ("PCK@0.05 normalised", "pose/normalised_samples/pck@0.05", 3, True),
+    ("posed samples: person found", "pose/samples/detection_rate", 3, True),
+    ("random samples: person found", "realism/random_detection_rate", 3, True),
+    ("real images: person found", "realism/real_detection_rate", 3, None),
+    ("random / real detection", "realism/ratio", 3, True),
+    ("PSNR (dB)", "reconstruction/psnr/mean", 2, True),
+    ("SSIM", "reconstruction/ssim/mean", 4, True),
+    ("bits/dim (neg. ELBO)", "reconstruction/bits_per_dim/mean", 3, False),
+    ("diversity: samples L1", "diversity/samples_pairwise_l1", 4, None),
+    ("diversity: real L1", "diversity/real_pairwise_l1", 4, None),
+    ("FID samples", "fid/samples/fid", 2, False),
+    ("KID samples", "fid/samples/kid_mean", 4, False),
+    ("held-out samples", "data/samples", 0, None),
+    ("training step", "model/training_step", 0, None),
+)
+
+
+def load_report(path: str | os.PathLike) -> dict:
+    """A report.json written by `poseguide evaluate` (or the directory holding it)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / REPORT_JSON
+    if not path.is_file():
+        raise EvaluationError(f"--compare {path}: no such report (give a report.json or its directory)")
+    try:
+        report = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise EvaluationError(f"--compare {path}: not valid JSON ({err})") from None
+    if not isinstance(report, dict) or report.get("format") != REPORT_FORMAT:
+        raise EvaluationError(f"--compare {path}: not a poseguide evaluation report")
+    if report.get("version") != REPORT_VERSION:
+        raise EvaluationError(f"--compare {path}: report version {report.get('version')!r}, expected {REPORT_VERSION}")
+    return report
+
+
+def comparison_rows(report: dict, other: dict) -> list[tuple[str, str, str, str]]:
+    rows = []
+    for label, path, digits, _ in COMPARE_ROWS:
+        a, b = _get(report, path), _get(other, path)
+        if a is None and b is None:
+            continue
+        delta = "n/a"
+        if isinstance(a, (int, float)) and isinstance(b, (int, float)) and math.isfinite(a) and math.isfinite(b):
+            delta = f"{a - b:+.{digits}f}"
+        rows.append((label, _fmt(a, digits) if isinstance(a, float) else _fmt(a), _fmt(b, digits) if isinstance(b, float) else _fmt(b), delta))
+    return rows
+
+
+def comparison_text(report: dict, other: dict, this_name: str = "this", other_name: str = "other") -> str:
+    """The two reports side by side as aligned plain text (for the terminal)."""
+    rows = [("metric", this_name, other_name, "this - other")] + comparison_rows(report, other)
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = []
+    for j, r in enumerate(rows):
+        lines.append("  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(r)))
+        if j == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def comparison_markdown(report: dict, other: dict, other_name: str) -> str:
+    lines = [f"| metric | this run | {other_name} | this - other |", "|---|---:|---:|---:|"]
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in comparison_rows(report, other)]
+    return "\n".join(lines)
+
+
+def pose_table(report: dict) -> str:
+    """The pose fidelity table (shared by report.md and docs/results.md)."""
+    pose = report["pose"]
+    lines = [
+        "| | PCK@0.05 | PCK@0.1 | person found | PCK@0.1 where found |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    rows = (
+        ("samples, z ~ N(0, I)", "samples"),
+        ("samples, z = 0", "samples_z0"),
+        ("ceiling: real images vs stored poses", "ceiling"),
+        ("floor: samples vs shuffled poses", "floor"),
+        ("floor: real images vs shuffled poses", "floor_real"),
+    )
+    for label, key in rows:
+        e = pose.get(key, {})
+        lines.append(f"| {label} | {_fmt(e.get('pck@0.05'))} | {_fmt(e.get('pck@0.1'))} | {_fmt(e.get('detection_rate'))} "
+                     f"| {_fmt(e.get('pck@0.1_detected'))} |")
+    for label, key in (("normalised (score - floor) / (ceiling - floor), z ~ N(0, I)", "normalised_samples"),
+                       ("normalised, z = 0", "normalised_samples_z0")):
+        e = pose.get(key, {})
+        lines.append(f"| {label} | {_fmt(e.get('pck@0.05'))} | {_fmt(e.get('pck@0.1'))} | | |")
+    return "\n".join(lines)
+
+
+def summary_table(report: dict) -> str:
+    """Realism, reconstruction and diversity in one table."""
+    r, rec, div = report["realism"], report["reconstruction"], report["diversity"]
+    fid = report["fid"]
+    lines = [
+        "| metric | value |",
+        "|---|---:|",
+        f"| person found in random samples (no pose given) | {_fmt(r['random_detection_rate'])} |",
+        f"| person found in real held-out images | {_fmt(r['real_detection_rate'])} |",
+        f"| ratio random / real (target >= {QUALITY_TARGETS['detection_ratio']}) | {_fmt(r['ratio'])} |",
+        f"| reconstruction PSNR (dB) | {_fmt(rec['psnr']['mean'], 2)} |",
+        f"| reconstruction SSIM | {_fmt(rec['ssim']['mean'], 4)} |",
+        f"| negative ELBO (bits/dim) | {_fmt(rec['bits_per_dim']['mean'])} |",
+        f"| diversity: pairwise L1 among {div['samples_per_pose']} samples of one pose | {_fmt(div['samples_pairwise_l1'], 4)} |",
+        f"| diversity: pairwise L1 among real held-out images | {_fmt(div['real_pairwise_l1'], 4)} |",
+    ]
+    if fid.get("skipped"):
+        lines.append("| FID / KID | skipped (no local Inception weights) |")
+    else:
+        for name in ("samples", "random"):
+            if name in fid:
+                lines.append(f"| FID / KID, {name} | {_fmt(fid[name]['fid'], 2)} / {_fmt(fid[name]['kid_mean'], 4)} |")
+    return "\n".join(lines)
+
+
+def markdown(report: dict, other: dict | None = None) -> str:
+    """A short human report: the numbers with their ceiling and floor, definitions, pictures."""
+    pose, rec, fid = report["pose"], report["reconstruction"], report["fid"]
+    m, d = report["model"], report["data"]
+    step = m.get("training_step")
+    lines = [
+        "# poseguide evaluation",
+        "",
+        f"Model `{m['dir']}` ({m['image_size']} px, latent {m['latent_dim']}"
+        + (f", step {step}" if step is not None else "") + f") on `{d['dir']}`: "
+        f"{d['samples']} of {d['split_size']} {d['split']} samples, seed {report['settings']['seed']}.",
+        "",
+        "## Pose fidelity",
+        "",
+        "Samples are drawn from the held-out poses with **z ~ N(0, I)** (and, for comparison, z = 0), "
+        "composited on the dataset background and re-detected by MediaPipe Pose (model_complexity=1) at the "
+        "model's output resolution.",
+        "",
+        pose_table(report),
+        "",
+        f"PCK@0.1 of samples / ceiling: {_fmt(report['targets']['pck@0.1_over_ceiling']['value'])} "
+        f"(target >= {QUALITY_TARGETS['pck_ratio']}: {'met' if report['targets']['pck@0.1_over_ceiling']['met'] else 'not met'}).",
+        "",
+        f"- PCK: {pose['definition']}",
+        f"- Ceiling: {pose['ceiling_definition']}.",
+        f"- Floor: {pose['floor_definition']}.",
+        "",
+        "## Realism, reconstruction, diversity",
+        "",
+        summary_table(report),
+        "",
+        f"Random / real detection ratio target >= {QUALITY_TARGETS['detection_ratio']}: "
+        f"{'met' if report['targets']['random_over_real_detection']['met'] else 'not met'}.",
+        "",
+        f"- Person found: {report['realism']['definition']}.",
+        f"- Reconstruction: {rec['reconstruction_definition']}.",
+        f"- PSNR: {rec['psnr_definition']}. SSIM: {rec['ssim_variant']}.",
+        f"- Bits/dim: {rec['bits_per_dim_definition']}.",
+        f"- Diversity: {report['diversity']['definition']}.",
+        "",
+        "## FID / KID",
+        "",
+    ]
+    if fid.get("skipped"):
+        lines.append(f"FID and KID were **{fid['reason']}**.")
+    else:
+        lines.append(
+            f"torchmetrics FrechetInceptionDistance (2048 features) and KernelInceptionDistance (subset size "
+            f"{fid['kid_subset_size']}) with local weights `{fid['weights']}`, against {fid['real_images']} real "
+            "held-out images. With few images FID is strongly biased upwards; compare runs only at equal counts."
+        )
+    pics = report.get("pictures", {})
+    lines += [
+        "",
+        "## Pictures",
+        "",
+        "Targets vs samples (top: real held-out image with its stored pose, the target; middle: the sample "
+        "drawn for that pose; bottom: the same sample with the pose MediaPipe re-detected, captioned with the "
+        "body joints within PCK@0.1 of the target):",
+        "",
+        f"![pose]({pics.get('pose', 'pose.png')})",
+        "",
+        "Random samples (no pose given, z ~ N(0, I)), captioned with whether MediaPipe found a person:",
+        "",
+        f"![random]({pics.get('random', 'random.png')})",
+        "",
+        "Reconstructions (top: real held-out image; bottom: encoded and decoded from the posterior mean):",
+        "",
+        f"![reconstructions]({pics.get('reconstructions', 'reconstructions.png')})",
+        "",
+        "Diversity (each row: one held-out pose, several z ~ N(0, I)):",
+        "",
+        f"![diversity]({pics.get('diversity', 'diversity.png')})",
+        "",
+    ]
+    if other is not None:
+        lines += [
+            "## Comparison",
+            "",
+            f"Against `{report.get('compared_with', 'the other report')}` (model `{other['model']['dir']}`):",
+            "",
+            comparison_markdown(report, other, "other"),
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def console_summary(report: dict, out_dir: Path) -> str:
+    pose, r, rec = report["pose"], report["realism"], report["reconstruction"]
+    return "\n".join([
+        f"wrote {out_dir / REPORT_JSON} and {out_dir / REPORT_MD} ({report['data']['samples']} held-out samples)",
+        f"  PCK@0.1 {_fmt(pose['samples']['pck@0.1'])} (z~N(0,I)), {_fmt(pose['samples_z0']['pck@0.1'])} (z=0); "
+        f"ceiling {_fmt(pose['ceiling']['pck@0.1'])}, floor {_fmt(pose['floor']['pck@0.1'])}, "
+        f"normalised {_fmt(pose['normalised_samples']['pck@0.1'])}",
+        f"  PCK@0.05 {_fmt(pose['samples']['pck@0.05'])}; ceiling {_fmt(pose['ceiling']['pck@0.05'])}, "
+        f"floor {_fmt(pose['floor']['pck@0.05'])}",
+        f"  person found: posed {_fmt(pose['samples']['detection_rate'])}, random {_fmt(r['random_detection_rate'])}, "
+        f"real {_fmt(r['real_detection_rate'])} (random/real {_fmt(r['ratio'])})",
+        f"  reconstruction PSNR {_fmt(rec['psnr']['mean'], 2)} dB, SSIM {_fmt(rec['ssim']['mean'], 4)}, "
+        f"{_fmt(rec['bits_per_dim']['mean'])} bits/dim; diversity L1 {_fmt(report['diversity']['samples_pairwise_l1'], 4)} "
+        f"(real {_fmt(report['diversity']['real_pairwise_l1'], 4)})",
+        "  FID/KID: " + (report["fid"]["reason"] if report["fid"].get("skipped") else
+                         f"FID {_fmt(report['fid']['samples']['fid'], 2)}, KID {_fmt(report['fid']['samples']['kid_mean'], 4)}"),
+    ])

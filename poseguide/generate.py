@@ -1,0 +1,720 @@
+"""Drawing the trained person: posed, at random, in a reference photo's appearance, or moving.
+
+`Generator` is the API (the `generate` command and the evaluation both use it). It loads an
+exported model directory together with the framing and data settings it was trained with,
+maps any pose into the model's crop with THE framing rule (`framing.pose_to_crop`, the call
+`prepare` used on the training photos), and decodes batches of latents into RGBA images whose
+alpha is the generated person mask.
+
+`run()` is the `generate` command. It checks every input and renders everything in memory
+first, then writes the files into a temporary directory beside --out and moves them into
+place, so a bad input (or a crash) never leaves half an output behind.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from poseguide import framing, landmarks as lm
+from poseguide.model import CONFIG_NAME, EXTRAS_NAME, ModelLoadError, PoseCVAE, load_extras
+
+RUN_MODEL_DIR = "model"  # a training run exports its model here
+DEFAULT_RUNS_DIR = "runs"
+DEFAULT_NUM = 4
+SHEET_NAME = "contact-sheet.png"
+_CHECKPOINT_RE = re.compile(r"^checkpoint-\d+$")
+
+
+class GenerateError(ValueError):
+    """A problem with the user's input (pose, photo, model, options). The message is one line."""
+
+
+# ----------------------------------------------------------------------------- the model dir
+
+
+def resolve_model_dir(checkpoint: str | os.PathLike | None, runs_dir: str | os.PathLike = DEFAULT_RUNS_DIR) -> Path:
+    """--checkpoint -> the model directory to load.
+
+    A model directory (config.json) is used as is, a training run directory through its
+    `model/` export. Without --checkpoint, the one run under `runs_dir` that has a model is
+    used; none or several is an error that names what was found.
+    """
+    if checkpoint is not None:
+        path = Path(checkpoint)
+        if not path.exists():
+            raise ModelLoadError(f"{path}: no such model directory")
+        if not path.is_dir():
+            raise ModelLoadError(f"{path}: not a directory (--checkpoint takes a model dir or a training run dir)")
+        if (path / CONFIG_NAME).is_file():
+            return path
+        if (path / RUN_MODEL_DIR / CONFIG_NAME).is_file():
+            return path / RUN_MODEL_DIR
+        if _CHECKPOINT_RE.match(path.name) or (path / "random_states_0.pkl").is_file():
+            run = path.resolve().parent.parent
+            raise ModelLoadError(
+                f"{path}: a training checkpoint, not an exported model; export it with "
+                f"`poseguide train --output-dir {run} --export-only --resume {path}`"
+            )
+        if (path / "manifest.json").is_file():
+            raise ModelLoadError(f"{path}: a prepared dataset, not a model; train one on it with `poseguide train`")
+        if (path / "checkpoints").is_dir():
+            raise ModelLoadError(
+                f"{path}: this training run has no {RUN_MODEL_DIR}/ export yet; "
+                f"make one with `poseguide train --output-dir {path} --export-only`"
+            )
+        raise ModelLoadError(f"{path}: not a model directory (no {CONFIG_NAME}) nor a training run (no {RUN_MODEL_DIR}/)")
+
+    runs = Path(runs_dir)
+    candidates = sorted(
+        (p.parent for p in runs.glob(f"*/{RUN_MODEL_DIR}/{CONFIG_NAME}") if p.is_file()),
+        key=lambda p: (p.joinpath(CONFIG_NAME).stat().st_mtime, str(p)),
+        reverse=True,
+    )
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        unexported = sorted(str(p.parent) for p in runs.glob("*/checkpoints") if p.is_dir())
+        hint = f" (runs without a {RUN_MODEL_DIR}/ export: {', '.join(unexported)})" if unexported else ""
+        raise ModelLoadError(
+            f"no --checkpoint given and no trained model under {runs}/{hint}; "
+            f"train one with `poseguide train`, or pass --checkpoint MODEL_DIR"
+        )
+    listed = ", ".join(str(c.parent) for c in candidates)
+    raise ModelLoadError(f"no --checkpoint given and {len(candidates)} trained runs under {runs}/ ({listed}, newest first); choose one with --checkpoint")
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise GenerateError(f"unknown device {device!r} (use auto, cpu, cuda or cuda:N)") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise GenerateError(f"device {device!r}: CUDA is not available on this machine (use --device cpu)")
+    return resolved
+
+
+# ----------------------------------------------------------------------------- the API
+
+
+@dataclass
+class Appearance:
+    """A latent encoded from a reference photo, and the training-style sample it came from."""
+
+    z: torch.Tensor  # (1, D), the posterior mean
+    image: np.ndarray  # (S, S, 3) uint8, background replaced like a training sample
+    mask: np.ndarray  # (S, S) uint8
+    landmarks: np.ndarray  # (33, 4) crop-normalised: the pose it was encoded with
+    source: str
+
+
+@dataclass
+class Generator:
+    """A trained model ready to draw: weights, framing settings, background, training poses."""
+
+    model: PoseCVAE
+    model_dir: Path
+    framing: framing.FramingSettings
+    background: tuple[int, int, int]
+    train_poses: np.ndarray | None = None  # (N, 33, 4) crop-normalised poses of the train split
+    extra_config: dict = field(default_factory=dict)
+    precision: str = "fp32"  # "bf16": autocast the decoder (faster on CPUs with bf16 support)
+
+    @classmethod
+    def load(cls, model_dir: str | os.PathLike, device: str | torch.device = "cpu", precision: str = "fp32") -> "Generator":
+        """Load an exported model directory, or a training run's (its `model/`).
+
+        Raises ModelLoadError with one line when it is missing, broken or inconsistent.
+        """
+        if precision not in ("fp32", "bf16"):
+            raise GenerateError(f"precision must be fp32 or bf16, got {precision!r}")
+        model_dir = resolve_model_dir(model_dir)
+        model = PoseCVAE.from_pretrained(model_dir, map_location="cpu")
+        extra, tensors = load_extras(model_dir)
+        where = model_dir / CONFIG_NAME
+        size = model.config.image_size
+        data = extra.get("data")
+        if not isinstance(data, dict) or not isinstance(data.get("image_size"), int):
+            raise ModelLoadError(f"{where}: has no 'data' section with the image size (export models with `poseguide train`)")
+        if data["image_size"] != size:
+            raise ModelLoadError(
+                f"{where}: incompatible sizes: the model draws {size}x{size} px but its data settings say "
+                f"{data['image_size']}x{data['image_size']} px"
+            )
+        background = data.get("background", (0, 0, 0))
+        if (
+            not isinstance(background, (list, tuple))
+            or len(background) != 3
+            or not all(isinstance(c, int) and 0 <= c <= 255 for c in background)
+        ):
+            raise ModelLoadError(f"{where}: data.background must be [R, G, B] with values 0-255, got {background!r}")
+        if not isinstance(extra.get("framing"), dict):
+            raise ModelLoadError(f"{where}: has no 'framing' section, so poses cannot be framed as in training")
+        try:
+            framing_settings = framing.FramingSettings.from_dict(extra["framing"])
+        except (TypeError, ValueError) as err:
+            raise ModelLoadError(f"{where}: bad 'framing' section ({err})") from None
+        train_poses = tensors.get("train_poses")
+        if train_poses is not None:
+            train_poses = train_poses.float().numpy()
+            if train_poses.ndim != 3 or train_poses.shape[1:] != (lm.NUM_LANDMARKS, 4):
+                raise ModelLoadError(
+                    f"{model_dir / EXTRAS_NAME}: train_poses should be (N, 33, 4), found {tuple(train_poses.shape)}"
+                )
+        model = model.to(resolve_device(device)).eval()
+        return cls(
+            model=model,
+            model_dir=model_dir,
+            framing=framing_settings,
+            background=tuple(int(c) for c in background),  # type: ignore[arg-type]
+            train_poses=train_poses,
+            extra_config=extra,
+            precision=precision,
+        )
+
+    @property
+    def image_size(self) -> int:
+        return self.model.config.image_size
+
+    @property
+    def latent_dim(self) -> int:
+        return self.model.latent_dim
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    # --- poses -----------------------------------------------------------------------------
+
+    def frame_pose(
+        self,
+        landmarks: np.ndarray,
+        image_size: tuple[int, int],
+        source: str = "pose",
+        min_visible: int = lm.DEFAULT_MIN_VISIBLE_BODY_JOINTS,
+    ) -> np.ndarray:
+        """A (33, 4) pose normalised to an image of (W, H) -> the same pose in the model's crop.
+
+        `framing.pose_to_crop` with the training framing settings: the call `prepare` made on
+        every training photo, so the pose lands where training poses did, whatever the size
+        and position of the image it came from. Poses with fewer than `min_visible` visible
+        body joints are refused (lm.PoseFileError; 0 turns the check off).
+        """
+        pose = np.asarray(landmarks, dtype=np.float32)
+        if pose.shape != (lm.NUM_LANDMARKS, 4):
+            raise GenerateError(f"{source}: expected a (33, 4) pose, got shape {pose.shape}")
+        if not np.isfinite(pose).all():
+            raise GenerateError(f"{source}: the pose has NaN or infinite values")
+        if min_visible > 0:
+            lm.require_visible(pose, source, min_visible)
+        try:
+            crop, _ = framing.pose_to_crop(pose, image_size, self.framing)
+        except framing.FramingError as err:
+            raise GenerateError(f"{source}: {err}") from None
+        return crop
+
+    def random_poses(self, num: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """`num` poses drawn (with replacement) from the training set's own poses, already in
+        crop coordinates. Returns (poses (num, 33, 4), their indices in the train split)."""
+        if self.train_poses is None or len(self.train_poses) == 0:
+            raise GenerateError(
+                f"{self.model_dir}: this model was saved without its training poses ('train_poses' in "
+                f"{EXTRAS_NAME}), so --random-pose cannot draw from them; give a pose with --pose or --pose-image"
+            )
+        rng = np.random.default_rng([int(seed), 1])  # a stream of its own, apart from z's
+        index = rng.integers(0, len(self.train_poses), size=num)
+        return self.train_poses[index].copy(), index
+
+    def pose_from_photo(self, photo: str | os.PathLike, estimator=None) -> tuple[np.ndarray, tuple[int, int]]:
+        """MediaPipe's pose of the main person in a photo, as `poseguide pose` finds it:
+        ((33, 4) normalised to the photo, (W, H))."""
+        from poseguide.decode import DecodeError, decode_image
+
+        try:
+            image = decode_image(photo)
+        except DecodeError as err:
+            raise GenerateError(f"{photo}: {err}") from None
+        person = _best_person(image, str(photo), estimator)
+        height, width = image.shape[:2]
+        return person.landmarks, (width, height)
+
+    # --- latents ---------------------------------------------------------------------------
+
+    def sample_z(self, num: int, seed: int = 0, temperature: float = 1.0) -> torch.Tensor:
+        """`num` latents from N(0, temperature^2 I) on the CPU.
+
+        Rows are drawn one after another from one seeded torch.Generator, so latent i is the
+        same whatever `num` is: `--num 4` draws the first four of `--num 16`.
+        """
+        gen = torch.Generator().manual_seed(int(seed))
+        rows = [torch.randn(self.latent_dim, generator=gen) for _ in range(num)]
+        z = torch.stack(rows) if rows else torch.zeros(0, self.latent_dim)
+        return z * float(temperature)
+
+    @torch.inference_mode()
+    def encode(self, images: np.ndarray, masks: np.ndarray, landmarks: np.ndarray) -> torch.Tensor:
+        """Training-style samples -> posterior means (B, D).
+
+        images (B, S, S, 3) uint8 with the background replaced, masks (B, S, S) uint8,
+        landmarks (B, 33, 4) crop-normalised: exactly what the dataset feeds training.
+        """
+        from poseguide.dataset import to_model_inputs
+
+        batch = {
+            "image": torch.from_numpy(np.ascontiguousarray(images, dtype=np.uint8)),
+            "mask": torch.from_numpy(np.ascontiguousarray(masks, dtype=np.uint8)),
+            "landmarks": torch.from_numpy(np.ascontiguousarray(landmarks, dtype=np.float32)),
+        }
+        image, mask, poses = to_model_inputs(batch, self.device)
+        with self._autocast():
+            mu, _ = self.model.encode(image, mask, self.model.condition(poses))
+        return mu.float().cpu()
+
+    def encode_appearance(self, photo: str | os.PathLike, estimator=None) -> torch.Tensor:
+        """Pose transfer's appearance z (1, D) of the person in a reference photo; see `appearance`."""
+        return self.appearance(photo, estimator).z
+
+    def appearance(self, photo: str | os.PathLike, estimator=None) -> Appearance:
+        """The reference photo's person is found (MediaPipe pose + mask), cut out with the
+        training framing and background exactly as `prepare` cuts a training sample, and
+        encoded with its own pose as the condition (posterior mean)."""
+        from poseguide.decode import DecodeError, decode_image
+        from poseguide.extract import person_sample
+
+        source = str(photo)
+        try:
+            image = decode_image(photo, self.background)
+        except DecodeError as err:
+            raise GenerateError(f"{source}: {err}") from None
+        person = _best_person(image, source, estimator)
+        lm.require_visible(person.landmarks, source)
+        try:
+            sample = person_sample(image, person, self.image_size, self.framing, self.background)
+        except framing.FramingError as err:
+            raise GenerateError(f"{source}: {err}") from None
+        z = self.encode(sample.image[None], sample.mask[None], sample.landmarks[None])
+        return Appearance(z=z, image=sample.image, mask=sample.mask, landmarks=sample.landmarks, source=source)
+
+    # --- drawing ---------------------------------------------------------------------------
+
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
+
+    @torch.inference_mode()
+    def generate(
+        self,
+        poses: np.ndarray | None = None,
+        *,
+        num: int | None = None,
+        z: torch.Tensor | np.ndarray | None = None,
+        seed: int = 0,
+        temperature: float = 1.0,
+        batch_size: int = 16,
+    ) -> np.ndarray:
+        """Draw K images as RGBA uint8 (K, S, S, 4); alpha is the generated person mask.
+
+        poses: (K, 33, 4) crop-normalised (see `frame_pose`), or None for unposed samples
+        through the null condition (then `num` or `z` says how many). z: (K, D), or (1, D)/(D,)
+        for one appearance in every pose; None draws `sample_z(K, seed, temperature)`.
+        The same arguments give the same images (seeded torch.Generator, no global RNG).
+        """
+        if poses is not None:
+            poses = np.asarray(poses, dtype=np.float32)
+            if poses.ndim == 2:
+                poses = poses[None]
+            if poses.ndim != 3 or poses.shape[1:] != (lm.NUM_LANDMARKS, 4):
+                raise GenerateError(f"poses should be (K, 33, 4), got shape {poses.shape}")
+            if not np.isfinite(poses).all():
+                raise GenerateError("poses hold NaN or infinite values")
+            count = len(poses)
+            if num is not None and num != count:
+                raise GenerateError(f"num={num} but {count} poses were given")
+        elif num is not None:
+            count = int(num)
+        elif z is not None:
+            count = len(torch.as_tensor(z).reshape(-1, self.latent_dim))
+        else:
+            raise GenerateError("generate() needs poses, num or z")
+        if z is None:
+            z = self.sample_z(count, seed, temperature)
+        z = torch.as_tensor(z, dtype=torch.float32).cpu()
+        if z.ndim == 1:
+            z = z[None]
+        if z.shape[0] == 1 and count != 1:
+            z = z.expand(count, -1)
+        if tuple(z.shape) != (count, self.latent_dim):
+            raise GenerateError(f"z should be ({count}, {self.latent_dim}), got {tuple(z.shape)}")
+        size = self.image_size
+        out = np.empty((count, size, size, 4), dtype=np.uint8)
+        for start in range(0, count, max(1, batch_size)):
+            stop = min(count, start + max(1, batch_size))
+            zb = z[start:stop].contiguous().to(self.device)
+            pb = None if poses is None else torch.from_numpy(poses[start:stop]).to(self.device)
+            with self._autocast():
+                rgb, alpha_logits = self.model.decode(zb, pb)
+            out[start:stop] = to_rgba(rgb, alpha_logits)
+        return out
+
+
+def _best_person(image: np.ndarray, source: str, estimator=None):
+    """The photo's main person (extract.best_person, as `poseguide pose` picks it) or a one-line error."""
+    from poseguide.extract import NoPersonError, PoseEstimator, best_person
+
+    try:
+        if estimator is not None:
+            return best_person(image, estimator)
+        with PoseEstimator() as own:
+            return best_person(image, own)
+    except NoPersonError as err:
+        raise GenerateError(f"{source}: {err}") from None
+
+
+def to_rgba(rgb: torch.Tensor, alpha_logits: torch.Tensor) -> np.ndarray:
+    """Decoder output (B, 3, S, S) in [-1, 1] and (B, 1, S, S) logits -> (B, S, S, 4) uint8."""
+    colour = (rgb.float().clamp(-1, 1) + 1.0) * 127.5
+    alpha = torch.sigmoid(alpha_logits.float()) * 255.0
+    rgba = torch.cat([colour, alpha], dim=1).round_().clamp_(0, 255).to(torch.uint8)
+    return rgba.permute(0, 2, 3, 1).cpu().numpy()
+
+
+def composite(rgba: np.ndarray, background: Sequence[int]) -> np.ndarray:
+    """RGBA uint8 (..., 4) over a constant colour -> RGB uint8 (..., 3)."""
+    rgba = np.asarray(rgba)
+    alpha = rgba[..., 3:4].astype(np.float32) / 255.0
+    bg = np.asarray(background, dtype=np.float32)
+    out = rgba[..., :3].astype(np.float32) * alpha + bg * (1.0 - alpha)
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def skeleton_tile(pose: np.ndarray, size: int, background: Sequence[int]) -> np.ndarray:
+    """A pose drawn on a plain tile of the background colour, as on training sample grids."""
+    from poseguide.visualize import draw_skeleton
+
+    canvas = np.empty((size, size, 3), dtype=np.uint8)
+    canvas[:] = np.asarray(background, dtype=np.uint8)
+    return draw_skeleton(canvas, pose)
+
+
+def contact_sheet(
+    images: np.ndarray,
+    poses: np.ndarray | None,
+    captions: Sequence[str],
+    background: Sequence[int],
+    reference: Appearance | None = None,
+) -> np.ndarray:
+    """One RGB sheet: each sample beside the skeleton it was asked to follow (unposed samples
+    alone); a pose transfer starts with its reference sample and the pose it was encoded in."""
+    from poseguide.visualize import draw_skeleton, make_grid
+
+    images = np.asarray(images)
+    size = images.shape[1]
+    scale = max(1, 128 // size)  # tiny models' samples are shown at least 128 px wide
+
+    def up(tile: np.ndarray) -> np.ndarray:
+        return np.repeat(np.repeat(tile, scale, axis=0), scale, axis=1) if scale > 1 else tile
+
+    tiles, texts = [], []
+    if reference is not None:
+        tiles.append(np.concatenate([up(reference.image), draw_skeleton(up(reference.image), reference.landmarks)], axis=1))
+        texts.append(f"appearance: {Path(reference.source).name}")
+    for i, image in enumerate(images):
+        if poses is None:
+            tiles.append(up(image))
+        else:
+            tiles.append(np.concatenate([skeleton_tile(poses[i], size * scale, background), up(image)], axis=1))
+        texts.append(captions[i])
+    ncol = max(1, math.ceil(math.sqrt(len(tiles) * (1 if poses is None else 0.5))))
+    return make_grid(tiles, ncol=ncol, captions=texts)
+
+
+# ----------------------------------------------------------------------------- animations
+
+
+def mp4_encoder() -> str | None:
+    """An MP4 encoder that works offline: imageio's FFmpeg plugin, else OpenCV's bundled FFmpeg."""
+    import importlib.util
+
+    if importlib.util.find_spec("imageio_ffmpeg") is not None:
+        return "imageio-ffmpeg"
+    try:
+        import cv2
+
+        if "FFMPEG:                      YES" in cv2.getBuildInformation().replace("\t", " "):
+            return "opencv"
+    except Exception:  # noqa: BLE001 - no OpenCV or no build info: no encoder
+        pass
+    return None
+
+
+def write_animation(path: Path, frames: np.ndarray, fps: float) -> Path | None:
+    """Write RGB frames as .gif (imageio + Pillow, loops forever) or .mp4. Returns the path
+    written, or None when no MP4 encoder works here (the caller falls back to GIF)."""
+    import imageio.v3 as iio
+
+    frames = np.ascontiguousarray(frames)
+    if path.suffix == ".gif":
+        iio.imwrite(path, frames, extension=".gif", duration=max(1, round(1000.0 / fps)), loop=0)
+        return path
+    encoder = mp4_encoder()
+    if encoder == "imageio-ffmpeg":
+        import imageio.v2 as iio2
+
+        try:
+            iio2.mimwrite(path, list(frames), format="FFMPEG", fps=fps, macro_block_size=1)
+            return path
+        except Exception:  # noqa: BLE001 - a broken ffmpeg binary: try the next encoder
+            path.unlink(missing_ok=True)
+    if encoder in ("imageio-ffmpeg", "opencv"):
+        import cv2
+
+        height, width = frames.shape[1:3]
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (width, height))
+        if writer.isOpened():
+            for frame in frames:
+                writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+            writer.release()
+            if path.is_file() and path.stat().st_size > 0:
+                return path
+        writer.release()
+        path.unlink(missing_ok=True)
+    return None
+
+
+# ----------------------------------------------------------------------------- the command
+
+
+@dataclass
+class GenerateOptions:
+    """The `generate` command's settings (see `poseguide generate --help`)."""
+
+    checkpoint: str | None = None
+    pose: Sequence[str] = ()  # keypoints files or folders of them; several -> a sequence
+    pose_image: str | None = None
+    random_pose: bool = False
+    appearance: str | None = None
+    num: int | None = None
+    seed: int = 0
+    temperature: float = 1.0
+    background: tuple[int, int, int] | None = None  # composite instead of RGBA
+    out: str = "generated"
+    video: str = "gif"  # sequence format: gif or mp4
+    fps: float = 8.0
+    device: str = "cpu"
+    precision: str = "fp32"
+    batch_size: int = 16
+    runs_dir: str = DEFAULT_RUNS_DIR
+
+
+@dataclass
+class GenerateReport:
+    out: Path
+    images: list[str]
+    sidecars: int
+    sheet: str
+    animation: str | None = None
+    model_dir: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = [f"wrote {len(self.images)} image{'s' if len(self.images) != 1 else ''}"]
+        if self.sidecars:
+            parts.append(f"{self.sidecars} pose file{'s' if self.sidecars != 1 else ''}")
+        if self.animation:
+            parts.append(self.animation)
+        parts.append(self.sheet)
+        return f"{', '.join(parts)} to {self.out} (model {self.model_dir})"
+
+
+@dataclass
+class _Rendered:
+    """Everything one run writes, held in memory until it is all known to be good."""
+
+    names: list[str]
+    rgba: np.ndarray
+    poses: np.ndarray | None  # crop poses the images were conditioned on
+    captions: list[str]
+    reference: Appearance | None = None
+    sequence: bool = False
+
+
+def pose_files(paths: Sequence[str | os.PathLike]) -> list[Path]:
+    """--pose arguments -> keypoints files: files as given, folders as their *.json, sorted."""
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(p for p in path.glob("*.json") if p.is_file() and not p.name.startswith("."))
+            if not found:
+                raise GenerateError(f"{path}: folder holds no .json keypoints files")
+            files.extend(found)
+        elif path.exists():
+            files.append(path)
+        else:
+            raise GenerateError(f"{path}: no such keypoints file")
+    return files
+
+
+def check_options(o: GenerateOptions) -> None:
+    """Option combinations that cannot work, refused before any model or photo is read."""
+    sources = [bool(o.pose), o.pose_image is not None, bool(o.random_pose)]
+    if sum(sources) > 1:
+        raise GenerateError("choose one pose source: --pose, --pose-image or --random-pose")
+    if o.num is not None and o.num < 1:
+        raise GenerateError(f"--num must be at least 1, got {o.num}")
+    if not (o.temperature >= 0 and math.isfinite(o.temperature)):
+        raise GenerateError(f"--temperature must be a number >= 0, got {o.temperature}")
+    if not (o.fps > 0 and math.isfinite(o.fps)):
+        raise GenerateError(f"--fps must be > 0, got {o.fps}")
+    if o.batch_size < 1:
+        raise GenerateError(f"--batch-size must be at least 1, got {o.batch_size}")
+    if o.video not in ("gif", "mp4"):
+        raise GenerateError(f"--video must be gif or mp4, got {o.video!r}")
+    if o.appearance is not None and not any(sources):
+        raise GenerateError("--appearance needs a target pose: add --pose, --pose-image or --random-pose")
+    if o.appearance is not None and not o.random_pose and (o.num or 1) > 1:
+        raise GenerateError("--num > 1 with --appearance would draw the same image again; give several --pose files for a sequence")
+    out = Path(o.out)
+    if out.exists() and not out.is_dir():
+        raise GenerateError(f"--out {out}: exists and is not a directory")
+    if o.background is not None and (len(o.background) != 3 or not all(0 <= int(c) <= 255 for c in o.background)):
+        raise GenerateError(f"--background must be R,G,B with values 0-255, got {o.background}")
+
+
+def render(o: GenerateOptions) -> tuple[Generator, _Rendered]:
+    """Check every input and draw every image in memory; nothing is written here."""
+    check_options(o)
+    files = pose_files(o.pose) if o.pose else []
+    keypoints = [(str(f), lm.read_keypoints(f)) for f in files]  # malformed files fail before the model loads
+    sequence = len(keypoints) > 1
+    if sequence and (o.num or 1) > 1:
+        raise GenerateError(f"--num cannot be used with a sequence ({len(keypoints)} poses are drawn with one appearance)")
+
+    gen = Generator.load(resolve_model_dir(o.checkpoint, o.runs_dir), o.device, o.precision)
+
+    poses: np.ndarray | None = None
+    captions: list[str] = []
+    estimator = None
+    try:
+        if keypoints:
+            poses = np.stack([gen.frame_pose(kp.landmarks, kp.pixel_aspect_size(), source) for source, kp in keypoints])
+            captions = [Path(source).stem for source, _ in keypoints]
+        if o.pose_image is not None or o.appearance is not None:
+            from poseguide.extract import PoseEstimator
+
+            estimator = PoseEstimator()
+        if o.pose_image is not None:
+            landmarks, image_size = gen.pose_from_photo(o.pose_image, estimator)
+            poses = gen.frame_pose(landmarks, image_size, str(o.pose_image))[None]
+            captions = [Path(o.pose_image).stem]
+        reference = gen.appearance(o.appearance, estimator) if o.appearance is not None else None
+    finally:
+        if estimator is not None:
+            estimator.close()
+
+    if o.random_pose:
+        count = o.num or DEFAULT_NUM
+        poses, index = gen.random_poses(count, o.seed)
+        captions = [f"train pose {i}" for i in index]
+    elif poses is not None and not sequence and reference is None:
+        count = o.num or DEFAULT_NUM
+        poses = np.repeat(poses, count, axis=0)
+        captions = captions * count
+    elif poses is None:
+        count = o.num or DEFAULT_NUM
+    else:
+        count = len(poses)
+
+    if reference is not None:
+        z = reference.z
+    elif sequence:
+        z = gen.sample_z(1, o.seed, o.temperature)  # one appearance through the whole sequence
+    else:
+        z = gen.sample_z(count, o.seed, o.temperature)
+    rgba = gen.generate(poses, num=count, z=z, batch_size=o.batch_size)
+
+    stem = "frame" if sequence else "sample"
+    width = max(3, len(str(count - 1)))
+    names = [f"{stem}-{i:0{width}d}" for i in range(count)]
+    captions = [f"{n} {c}".strip() for n, c in zip(names, captions or [""] * count)]
+    return gen, _Rendered(names, rgba, poses, captions, reference, sequence)
+
+
+def run(o: GenerateOptions) -> GenerateReport:
+    """The `generate` command. Every user-fixable problem is a one-line GenerateError, and
+    then nothing has been written."""
+    try:
+        gen, r = render(o)
+    except (lm.PoseFileError, ModelLoadError, framing.FramingError) as err:
+        raise GenerateError(" ".join(str(err).split())) from None
+    background = tuple(o.background) if o.background is not None else gen.background
+    pngs = r.rgba if o.background is None else composite(r.rgba, background)
+    shown = composite(r.rgba, background)
+    sheet = contact_sheet(shown, r.poses, r.captions, background, r.reference)
+
+    out = Path(o.out)
+    notes: list[str] = []
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp's 0700 would otherwise become --out's mode
+        from poseguide.visualize import save_png
+
+        for i, name in enumerate(r.names):
+            save_png(pngs[i], tmp / f"{name}.png")
+            if r.poses is not None:
+                lm.write_keypoints(tmp / f"{name}.json", r.poses[i], (gen.image_size, gen.image_size))
+        save_png(sheet, tmp / SHEET_NAME)
+        animation = None
+        if r.sequence:
+            path = write_animation(tmp / f"sequence.{o.video}", shown, o.fps)
+            if path is None:
+                notes.append("no MP4 encoder is available offline (install imageio-ffmpeg); wrote sequence.gif instead")
+                path = write_animation(tmp / "sequence.gif", shown, o.fps)
+            animation = path.name
+        written = sorted(p.name for p in tmp.iterdir())
+        for name in written:  # mkstemp-made files are 0600; outputs get the user's usual mode
+            (tmp / name).chmod(0o666 & ~_umask())
+        _commit(tmp, out, written, stale=[f"{n}.json" for n in r.names] if r.poses is None else [])
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return GenerateReport(
+        out=out,
+        images=[f"{n}.png" for n in r.names],
+        sidecars=0 if r.poses is None else len(r.names),
+        sheet=SHEET_NAME,
+        animation=animation,
+        model_dir=gen.model_dir,
+        notes=notes,
+    )
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _commit(tmp: Path, out: Path, names: list[str], stale: list[str]) -> None:
+    """Move a finished output into place: a new --out is one rename; into an existing folder
+    each file is renamed over its old version, and an old pose file beside an image that is
+    now unposed is removed (it would describe the wrong picture)."""
+    if not out.exists():
+        os.replace(tmp, out)
+        return
+    for name in names:
+        os.replace(tmp / name, out / name)
+    for name in stale:
+        (out / name).unlink(missing_ok=True)
+    tmp.rmdir()

@@ -1,0 +1,273 @@
+#!/usr/bin/env python
+"""Regenerate the README's results from a real run: docs/results.md, its pictures, the loss curve.
+
+    python scripts/make_results.py --run runs/small --data data/vtest-128
+    python scripts/make_results.py --model path/to/model --data data/vtest-128   # no loss curve
+
+It runs `poseguide evaluate` (report under RUN/eval, or --report-dir), copies the pictures to
+docs/results/, plots the training loss from RUN/metrics.jsonl, and writes docs/results.md: the
+pose-fidelity numbers next to their ceiling and floor, the detection rates, PSNR/SSIM/bits-per-dim
+and diversity. With --readme README.md, the block between `<!-- results:start -->` and
+`<!-- results:end -->` in that file is replaced by the same table (nothing else is touched).
+Use --report-dir with --reuse to rebuild the docs from an existing report without re-evaluating.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from poseguide.evaluate import (  # noqa: E402
+    QUALITY_TARGETS,
+    REPORT_JSON,
+    EvalSettings,
+    EvaluationError,
+    console_summary,
+    evaluate,
+    load_report,
+    resolve_model_dir,
+)
+
+README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def _f(value, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def results_table(report: dict) -> str:
+    """One table a reader can take in at a glance: every score beside its ceiling and floor."""
+    p, r, rec, div = report["pose"], report["realism"], report["reconstruction"], report["diversity"]
+    rows = [
+        "| metric | model | ceiling (real images) | floor (shuffled poses) | normalised / ratio |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for a in ("0.05", "0.1"):
+        key = f"pck@{a}"
+        rows.append(
+            f"| pose PCK@{a}, z ~ N(0, I) | {_f(p['samples'][key])} | {_f(p['ceiling'][key])} | "
+            f"{_f(p['floor'][key])} | {_f(p['normalised_samples'][key])} |"
+        )
+    rows.append(
+        f"| pose PCK@0.1, z = 0 | {_f(p['samples_z0']['pck@0.1'])} | {_f(p['ceiling']['pck@0.1'])} | "
+        f"{_f(p['floor']['pck@0.1'])} | {_f(p['normalised_samples_z0']['pck@0.1'])} |"
+    )
+    rows.append(
+        f"| person found in posed samples | {_f(p['samples']['detection_rate'])} | {_f(r['real_detection_rate'])} | | "
+        f"{_f(_ratio(p['samples']['detection_rate'], r['real_detection_rate']))} |"
+    )
+    rows.append(
+        f"| person found in random samples | {_f(r['random_detection_rate'])} | {_f(r['real_detection_rate'])} | | "
+        f"{_f(r['ratio'])} |"
+    )
+    rows.append(f"| reconstruction PSNR (dB) | {_f(rec['psnr']['mean'], 2)} | | | |")
+    rows.append(f"| reconstruction SSIM | {_f(rec['ssim']['mean'], 3)} | | | |")
+    rows.append(f"| negative ELBO (bits/dim) | {_f(rec['bits_per_dim']['mean'], 3)} | | | |")
+    rows.append(
+        f"| diversity: pairwise L1, {div['samples_per_pose']} samples of one pose | {_f(div['samples_pairwise_l1'], 4)} | "
+        f"{_f(div['real_pairwise_l1'], 4)} (real images) | | {_f(div['ratio'])} |"
+    )
+    fid = report["fid"]
+    if fid.get("skipped"):
+        rows.append("| FID / KID | skipped: no local Inception weights (nothing is downloaded) | | | |")
+    else:
+        rows.append(f"| FID / KID (posed samples) | {_f(fid['samples']['fid'], 2)} / {_f(fid['samples']['kid_mean'], 4)} | | | |")
+    return "\n".join(rows)
+
+
+def _ratio(a, b):
+    if a is None or b is None or not b:
+        return None
+    return a / b
+
+
+def targets_text(report: dict) -> str:
+    t = report["targets"]
+    pck, det = t["pck@0.1_over_ceiling"], t["random_over_real_detection"]
+    return (
+        f"Quality targets: PCK@0.1 / ceiling = {_f(pck['value'])} (target >= {QUALITY_TARGETS['pck_ratio']}: "
+        f"{'met' if pck['met'] else 'not met'}); person detection on random samples / on real images = "
+        f"{_f(det['value'])} (target >= {QUALITY_TARGETS['detection_ratio']}: {'met' if det['met'] else 'not met'})."
+    )
+
+
+def read_metrics(path: Path) -> list[dict]:
+    rows = []
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line:
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line cut short by an interrupted run
+    return rows
+
+
+def plot_loss(metrics_path: Path, out: Path) -> bool:
+    """Training (and validation) loss against step, with the loss terms beside it."""
+    rows = [r for r in read_metrics(metrics_path) if "step" in r]
+    if not rows:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def series(key: str):
+        pts = [(r["step"], r[key]) for r in rows if isinstance(r.get(key), (int, float)) and math.isfinite(r[key])]
+        return ([s for s, _ in pts], [v for _, v in pts]) if pts else None
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for key, label in (("train/loss", "train"), ("val/loss", "validation")):
+        s = series(key)
+        if s:
+            axes[0].plot(*s, label=label, marker="o" if key.startswith("val") else None, ms=3)
+    axes[0].set_title("total loss")
+    axes[0].set_xlabel("step")
+    axes[0].legend()
+    axes[0].grid(alpha=0.3)
+    terms = sorted({k for r in rows for k in r if k.startswith("train/") and k.split("/", 1)[1] in
+                    ("rec", "l1", "kl", "mask_bce", "perceptual", "g_loss")})
+    for key in terms:
+        s = series(key)
+        if s:
+            axes[1].plot(*s, label=key.split("/", 1)[1])
+    axes[1].set_yscale("log")
+    axes[1].set_title("loss terms (train)")
+    axes[1].set_xlabel("step")
+    if terms:
+        axes[1].legend()
+    axes[1].grid(alpha=0.3)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def results_markdown(report: dict, pictures: dict[str, str], loss_png: str | None, command: str) -> str:
+    m, d = report["model"], report["data"]
+    step = m.get("training_step")
+    lines = [
+        "# Results",
+        "",
+        f"Regenerated by `{command}` (model `{m['dir']}`"
+        + (f", training step {step}" if step is not None else "")
+        + f"; {d['samples']} held-out samples of `{d['dir']}`, {m['image_size']} px, seed {report['settings']['seed']}).",
+        "",
+        results_table(report),
+        "",
+        targets_text(report),
+        "",
+        "How to read it: MediaPipe is the judge, and it is imperfect on small, low-resolution people, so every "
+        "pose score stands next to its ceiling (the real held-out images scored against the poses `prepare` "
+        "stored) and its floor (the same samples scored against shuffled poses: upright walkers agree by chance). "
+        "Normalised = (PCK - floor) / (ceiling - floor). Posed samples use z ~ N(0, I).",
+        "",
+        f"- PCK: {report['pose']['definition']}",
+        f"- SSIM: {report['reconstruction']['ssim_variant']}.",
+        f"- Diversity: {report['diversity']['definition']}.",
+        "",
+        "Targets (top), samples (middle), and the pose MediaPipe found in each sample (bottom):",
+        "",
+        f"![pose fidelity]({pictures['pose']})",
+        "",
+        "Random samples (no pose given):",
+        "",
+        f"![random samples]({pictures['random']})",
+        "",
+        "Reconstructions of held-out images:",
+        "",
+        f"![reconstructions]({pictures['reconstructions']})",
+        "",
+        "Several samples of one pose:",
+        "",
+        f"![diversity]({pictures['diversity']})",
+        "",
+    ]
+    if loss_png:
+        lines += ["Training loss:", "", f"![training loss]({loss_png})", ""]
+    return "\n".join(lines)
+
+
+def update_readme(readme: Path, block: str) -> bool:
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        return False
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    readme.write_text(f"{head}{README_START}\n{block}\n{README_END}{tail}")
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    src = parser.add_mutually_exclusive_group(required=True)
+    src.add_argument("--run", type=Path, help="a training run dir (model/ and metrics.jsonl inside)")
+    src.add_argument("--model", type=Path, help="a model dir (no loss curve)")
+    parser.add_argument("--data", type=Path, required=True, help="the prepared dataset the model was trained on")
+    parser.add_argument("--docs", type=Path, default=REPO / "docs", help="where results.md and results/ go (default docs/)")
+    parser.add_argument("--report-dir", type=Path, default=None, help="evaluation output (default RUN/eval or MODEL-eval)")
+    parser.add_argument("--reuse", action="store_true", help="use the report already in --report-dir; do not re-evaluate")
+    parser.add_argument("--num", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--inception-weights", default=None)
+    parser.add_argument("--readme", type=Path, default=None,
+                        help="also replace the results block between the markers in this file (e.g. README.md)")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+
+    model_dir = resolve_model_dir(args.run if args.run else args.model)
+    try:
+        if args.reuse:
+            if args.report_dir is None:
+                parser.error("--reuse needs --report-dir")
+            report, report_dir = load_report(args.report_dir), args.report_dir
+        else:
+            settings = EvalSettings(num=args.num, seed=args.seed, inception_weights=args.inception_weights,
+                                    progress=False if args.no_progress else None)
+            result = evaluate(model_dir, args.data, args.report_dir, settings)
+            report, report_dir = result.report, result.out_dir
+            print(console_summary(report, report_dir))
+    except EvaluationError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+    docs = args.docs
+    pictures_dir = docs / "results"
+    pictures_dir.mkdir(parents=True, exist_ok=True)
+    pictures = {}
+    for name, file in report["pictures"].items():
+        shutil.copyfile(Path(report_dir) / file, pictures_dir / file)
+        pictures[name] = f"results/{file}"
+    shutil.copyfile(Path(report_dir) / REPORT_JSON, pictures_dir / REPORT_JSON)
+    loss_png = None
+    if args.run and (args.run / "metrics.jsonl").is_file():
+        if plot_loss(args.run / "metrics.jsonl", pictures_dir / "loss.png"):
+            loss_png = "results/loss.png"
+    elif args.run:
+        print(f"note: {args.run / 'metrics.jsonl'} not found; no loss curve", file=sys.stderr)
+
+    command = "python scripts/make_results.py " + (f"--run {args.run}" if args.run else f"--model {args.model}") + f" --data {args.data}"
+    (docs / "results.md").write_text(results_markdown(report, pictures, loss_png, command))
+    print(f"wrote {docs / 'results.md'} and {len(pictures) + (1 if loss_png else 0)} pictures in {pictures_dir}")
+    if args.readme:
+        block = results_table(report) + "\n\n" + targets_text(report) + "\n\nDetails: [docs/results.md](docs/results.md)."
+        if update_readme(args.readme, block):
+            print(f"updated the results block in {args.readme}")
+        else:
+            print(f"note: {args.readme} has no {README_START} ... {README_END} block; left unchanged", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

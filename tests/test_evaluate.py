@@ -1,0 +1,257 @@
+"""`poseguide evaluate` end to end: the real CLI, a tiny trained model, real MediaPipe on a real
+prepared dataset (the 14 committed vtest frames)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from poseguide import landmarks as lm
+from poseguide import metrics
+from poseguide.cli import main
+from poseguide.evaluate import REPORT_FORMAT, comparison_text, load_report
+
+from conftest import run_cli
+
+NUM = 6
+PCK_KEYS = {"pck@0.05", "pck@0.1", "pck@0.05_detected", "pck@0.1_detected", "detection_rate", "scored_samples", "joints"}
+
+
+@pytest.fixture(scope="module")
+def report_dir(tmp_path_factory, tiny_model_dir, prepared_dataset) -> Path:
+    out = tmp_path_factory.mktemp("eval") / "report"
+    proc = run_cli("evaluate", "--checkpoint", tiny_model_dir, "--data", prepared_dataset, "--out", out,
+                   "--num", NUM, "--seed", 3, "--no-progress")
+    assert "PCK@0.1" in proc.stdout and "ceiling" in proc.stdout
+    return out
+
+
+def _report(report_dir: Path) -> dict:
+    return json.loads((report_dir / "report.json").read_text())
+
+
+def _unit(value) -> bool:
+    return value is None or 0.0 <= value <= 1.0
+
+
+@pytest.mark.slow
+def test_report_json_schema(report_dir):
+    r = _report(report_dir)
+    assert r["format"] == REPORT_FORMAT and r["version"] == 1
+    assert r["data"]["split"] == "val" and r["data"]["samples"] == min(NUM, r["data"]["split_size"])
+    assert len(r["data"]["indices"]) == r["data"]["samples"]
+    pose = r["pose"]
+    for key in ("samples", "samples_z0", "ceiling", "floor", "floor_real"):
+        assert set(pose[key]) == PCK_KEYS, key
+        assert all(_unit(pose[key][k]) for k in PCK_KEYS - {"scored_samples", "joints"})
+    assert set(pose["normalised_samples"]) == {"pck@0.05", "pck@0.1"}
+    assert pose["joints"] == [lm.NAMES[j] for j in lm.BODY_JOINTS]
+    assert "z ~ N(0, I)" in pose["sampling"] and "longer side" in pose["definition"]
+    assert "stored" in pose["ceiling_definition"]
+    for key in ("random_detection_rate", "real_detection_rate", "posed_detection_rate"):
+        assert _unit(r["realism"][key])
+    rec = r["reconstruction"]
+    assert rec["psnr"]["n"] == rec["ssim"]["n"] == rec["bits_per_dim"]["n"] == r["data"]["samples"]
+    assert 0 < rec["psnr"]["mean"] <= metrics.PSNR_CAP_DB and -1 <= rec["ssim"]["mean"] <= 1
+    assert rec["bits_per_dim"]["mean"] > 0
+    assert "sigma 1.5" in rec["ssim_variant"]
+    div = r["diversity"]
+    assert div["samples_pairwise_l1"] >= 0 and div["real_pairwise_l1"] > 0
+    # FID/KID: skipped without a weights file, and the report says why
+    assert r["fid"]["skipped"] is True and "never downloads" in r["fid"]["reason"]
+    assert set(r["targets"]) == {"pck@0.1_over_ceiling", "random_over_real_detection"}
+    assert r["seconds"]["total"] > 0
+
+
+@pytest.mark.slow
+def test_ceiling_scores_real_images_against_the_stored_landmarks(report_dir, prepared_dataset):
+    """Recompute the ceiling independently: MediaPipe on the stored images, scored against the
+    stored landmarks. It must match the report, and stay below 1 (re-detecting on the same pixels
+    and scoring against that would be 1 by construction)."""
+    from poseguide.extract import PoseEstimator
+
+    r = _report(report_dir)
+    indices = r["data"]["indices"]
+    images = np.load(prepared_dataset / "images.npy", mmap_mode="r")[indices]
+    stored = np.load(prepared_dataset / "landmarks.npy", mmap_mode="r")[indices]
+    with PoseEstimator() as estimator:
+        found = [estimator(np.ascontiguousarray(im)) for im in images]
+    detected = np.stack([metrics.undetected() if f is None else f[0] for f in found])
+    counts = metrics.pck_counts(detected, np.asarray(stored))
+    assert r["pose"]["ceiling"]["pck@0.1"] == pytest.approx(counts.pck()[0.1])
+    assert r["pose"]["ceiling"]["pck@0.05"] == pytest.approx(counts.pck()[0.05])
+    assert r["pose"]["ceiling"]["pck@0.1"] < 1.0
+    # what a ceiling re-detected on the same pixels would say instead
+    assert metrics.pck_counts(detected, detected).pck(only_detected=True)[0.1] == 1.0
+    # the ceiling sits above the real-images-vs-shuffled-poses floor
+    assert r["pose"]["floor_real"]["pck@0.1"] < r["pose"]["ceiling"]["pck@0.1"]
+
+
+@pytest.mark.slow
+def test_markdown_and_pictures(report_dir):
+    md = (report_dir / "report.md").read_text()
+    r = _report(report_dir)
+    for text in ("Pose fidelity", "ceiling", "floor", "z ~ N(0, I)", "longer side", "sigma 1.5", "bits/dim",
+                 "FID and KID were **skipped", "never downloads"):
+        assert text in md, text
+    size = r["model"]["image_size"]
+    for name, path in r["pictures"].items():
+        assert f"]({path})" in md
+        with Image.open(report_dir / path) as im:
+            assert im.format == "PNG" and im.mode == "RGB"
+            assert im.width >= size and im.height >= size, name
+    with Image.open(report_dir / r["pictures"]["pose"]) as im:  # 3 rows of tiles with captions
+        assert im.height >= 3 * size
+
+
+@pytest.mark.slow
+def test_same_seed_other_batch_size_gives_the_same_report_and_compare_prints_both(
+    report_dir, tiny_model_dir, prepared_dataset, tmp_path, capsys
+):
+    out = tmp_path / "again"
+    code = main(["evaluate", "--checkpoint", str(tiny_model_dir), "--data", str(prepared_dataset), "--out", str(out),
+                 "--num", str(NUM), "--seed", "3", "--batch-size", "4", "--no-progress", "--compare", str(report_dir)])
+    assert code == 0
+    stdout = capsys.readouterr().out
+    first, second = _report(report_dir), _report(out)
+    # MediaPipe's verdicts are identical; pixel values may differ by a rounding step between batch sizes
+    for section in ("pose", "realism"):
+        assert second[section] == first[section], section
+    for key in ("samples_pairwise_l1", "real_pairwise_l1"):
+        assert second["diversity"][key] == pytest.approx(first["diversity"][key], rel=1e-3)
+    for key in ("psnr", "ssim", "bits_per_dim"):
+        assert second["reconstruction"][key]["mean"] == pytest.approx(first["reconstruction"][key]["mean"], rel=1e-5)
+    # side by side on the terminal and in the markdown
+    assert "this run" in stdout and "PCK@0.1 ceiling (real)" in stdout and "+0.000" in stdout
+    md = (out / "report.md").read_text()
+    assert "## Comparison" in md and "| PCK@0.1 samples z~N(0,I) |" in md
+    assert second["compared_with"] == str(report_dir)
+    # the comparison also works from the API, reading the report from its directory
+    assert "PSNR (dB)" in comparison_text(second, load_report(report_dir))
+
+
+# --- one-line errors, exit status 2 --------------------------------------------------------------
+
+
+def _error(capsys, *args) -> str:
+    code = main(["evaluate", *map(str, args), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]
+
+
+def test_missing_checkpoint_and_dataset_are_one_line_errors(tmp_path, prepared_dataset, tiny_model_dir, capsys):
+    assert "no such model directory" in _error(capsys, "--checkpoint", tmp_path / "nope", "--data", prepared_dataset)
+    assert "config.json" in _error(capsys, "--checkpoint", tmp_path, "--data", prepared_dataset)
+    assert "dataset" in _error(capsys, "--checkpoint", tiny_model_dir, "--data", tmp_path / "nodata")
+    assert "--num" in _error(capsys, "--checkpoint", tiny_model_dir, "--data", prepared_dataset, "--num", 0)
+
+
+def test_incompatible_model_and_dataset_is_a_one_line_error(tmp_path, prepared_dataset, capsys):
+    from poseguide.framing import FramingSettings
+    from poseguide.model import ModelConfig, PoseCVAE
+
+    small = PoseCVAE(ModelConfig(image_size=64, channels=(8, 8), latent_dim=4, head_channels=4, condition_size=16))
+    extra = {"framing": FramingSettings().to_dict(), "data": {"image_size": 64, "background": [128, 128, 128]}}
+    small.save_pretrained(tmp_path / "m64", extra_config=extra)
+    line = _error(capsys, "--checkpoint", tmp_path / "m64", "--data", prepared_dataset)
+    assert "64" in line and "128" in line
+    # a model trained on differently framed crops cannot be scored on these
+    other = PoseCVAE(ModelConfig(image_size=128, channels=(8, 8), latent_dim=4, head_channels=4, condition_size=16))
+    extra = {"framing": FramingSettings(fill=0.5).to_dict(), "data": {"image_size": 128, "background": [128, 128, 128]}}
+    other.save_pretrained(tmp_path / "loose", extra_config=extra)
+    assert "framed" in _error(capsys, "--checkpoint", tmp_path / "loose", "--data", prepared_dataset)
+    # a training checkpoint instead of an exported model
+    (tmp_path / "run" / "checkpoints" / "checkpoint-10").mkdir(parents=True)
+    assert "export" in _error(capsys, "--checkpoint", tmp_path / "run" / "checkpoints" / "checkpoint-10",
+                              "--data", prepared_dataset)
+
+
+def test_bad_compare_and_missing_inception_weights_fail_before_any_work(tmp_path, prepared_dataset, tiny_model_dir, capsys):
+    bad = tmp_path / "report.json"
+    bad.write_text(json.dumps({"format": "something-else"}))
+    assert "not a poseguide evaluation report" in _error(
+        capsys, "--checkpoint", tiny_model_dir, "--data", prepared_dataset, "--compare", bad)
+    assert "no such report" in _error(
+        capsys, "--checkpoint", tiny_model_dir, "--data", prepared_dataset, "--compare", tmp_path / "none")
+    assert "no such file" in _error(
+        capsys, "--checkpoint", tiny_model_dir, "--data", prepared_dataset, "--inception-weights", tmp_path / "w.pth",
+        "--out", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_fid_with_local_inception_weights(tmp_path, tiny_model_dir, prepared_dataset):
+    """Runs only where a real Inception weights file is available offline
+    (POSEGUIDE_INCEPTION_WEIGHTS=path, plus the torch-fidelity package); nothing is faked."""
+    weights = os.environ.get("POSEGUIDE_INCEPTION_WEIGHTS")
+    if not weights or not Path(weights).is_file():
+        pytest.skip("no local Inception weights (set POSEGUIDE_INCEPTION_WEIGHTS); FID cannot run offline")
+    pytest.importorskip("torch_fidelity")
+    out = tmp_path / "fid"
+    run_cli("evaluate", "--checkpoint", tiny_model_dir, "--data", prepared_dataset, "--out", out, "--num", NUM,
+            "--inception-weights", weights, "--no-progress")
+    fid = _report(out)["fid"]
+    assert fid["skipped"] is False
+    assert math.isfinite(fid["samples"]["fid"]) and fid["samples"]["fid"] >= 0
+    assert "FID and KID were" not in (out / "report.md").read_text()
+
+
+# --- where things go, and the README results script ------------------------------------------------
+
+
+def test_model_dir_and_default_report_dir(tmp_path, tiny_model_dir):
+    from poseguide.evaluate import default_out_dir, resolve_model_dir
+
+    run = tmp_path / "run"
+    (run / "model").mkdir(parents=True)
+    (run / "model" / "config.json").write_text("{}")
+    (run / "config.yaml").write_text("")
+    assert resolve_model_dir(run) == run / "model"
+    assert resolve_model_dir(tiny_model_dir.parent) == tiny_model_dir  # the tiny model's run dir
+    assert default_out_dir(run / "model") == run / "eval"
+    assert resolve_model_dir(tiny_model_dir) == tiny_model_dir
+    assert default_out_dir(tmp_path / "mymodel") == tmp_path / "mymodel-eval"
+
+
+@pytest.mark.slow
+def test_make_results_writes_the_docs_table_pictures_loss_curve_and_readme_block(report_dir, tiny_model_dir,
+                                                                                 prepared_dataset, tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    from conftest import REPO_DIR
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_model_dir, run / "model")
+    (run / "metrics.jsonl").write_text(
+        "\n".join(json.dumps({"step": s, "train/loss": 1.0 / s, "train/rec": 0.5 / s, "train/kl": 3.0}) for s in range(1, 30))
+        + "\n" + json.dumps({"step": 29, "val/loss": 0.05}) + "\n{\"step\": 3"  # a cut-short last line is ignored
+    )
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n\nbefore\n<!-- results:start -->\nold table\n<!-- results:end -->\nafter\n")
+    docs = tmp_path / "docs"
+    proc = subprocess.run(
+        [sys.executable, "scripts/make_results.py", "--run", str(run), "--data", str(prepared_dataset),
+         "--report-dir", str(report_dir), "--reuse", "--docs", str(docs), "--readme", str(readme)],
+        cwd=REPO_DIR, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    md = (docs / "results.md").read_text()
+    r = _report(report_dir)
+    assert f"| pose PCK@0.1, z ~ N(0, I) | {r['pose']['samples']['pck@0.1']:.3f} | {r['pose']['ceiling']['pck@0.1']:.3f} |" in md
+    for name in ("pose", "random", "reconstructions", "diversity", "loss"):
+        assert (docs / "results" / f"{name}.png").is_file(), name
+        assert f"(results/{name}.png)" in md
+    text = readme.read_text()
+    assert "old table" not in text and "before" in text and "after" in text
+    assert "| pose PCK@0.05, z ~ N(0, I) |" in text and text.count("<!-- results:start -->") == 1

@@ -1,0 +1,320 @@
+"""Training end to end, in the style of diffusers' examples tests: the real script under the real
+`accelerate launch`, a tiny model on the real prepared vtest dataset, in temp dirs.
+
+Exact resume is asserted bit for bit (torch.equal), not within a tolerance: one CPU process
+runs the same kernels on the same data in the same order, the data order is a function of
+(seed, epoch) only, Accelerate restores every RNG state, and validation/sample grids never
+draw from the training RNG. Any difference is a resume bug, not noise.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+
+from poseguide.cli import main as cli_main
+from poseguide.dataset import validate_dataset
+from poseguide.model import PoseCVAE, load_extras
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = str(REPO / "scripts" / "train.py")
+ACCELERATE = str(Path(sys.executable).parent / "accelerate")
+MAX_STEPS, EVERY, LIMIT, ACCUM = 12, 4, 2, 2
+
+
+def tiny_config(dataset: Path, batch_size: int) -> dict:
+    return {
+        "model": {"image_size": 128, "channels": [8, 16, 16, 16], "head_channels": 8, "latent_dim": 16, "condition_size": 32},
+        "loss": {"kl_warmup_steps": 4},
+        "data": {"dataset": str(dataset), "num_workers": 0},
+        "training": {
+            "max_steps": MAX_STEPS,
+            "batch_size": batch_size,
+            "gradient_accumulation_steps": ACCUM,
+            "learning_rate": 2e-3,
+            "lr_warmup_steps": 2,
+            "checkpointing_steps": EVERY,
+            "checkpoints_total_limit": LIMIT,
+            "mixed_precision": "bf16",  # the CPU config's settings
+            "channels_last": True,
+            "ema_decay": 0.9,
+        },
+        "logging": {"report_to": "none", "log_steps": 1, "validation_steps": 6, "sample_steps": 6, "num_samples": 3},
+    }
+
+
+@pytest.fixture(scope="module")
+def config_file(tmp_path_factory, prepared_dataset) -> Path:
+    """A tiny config whose epochs end mid-run, so resuming from checkpoint-8 starts mid-epoch
+    (skip_first_batches) and then crosses an epoch boundary."""
+    n_train = len(validate_dataset(prepared_dataset).train_indices)
+    for batch_size in (4, 3, 5, 2):
+        per_epoch = math.ceil((n_train // batch_size) / ACCUM)
+        if 2 <= per_epoch < MAX_STEPS - 2 * EVERY + 2 and (MAX_STEPS - EVERY) % per_epoch:
+            break
+    else:
+        pytest.fail(f"no batch size puts checkpoint-{MAX_STEPS - EVERY} mid-epoch for {n_train} train samples")
+    path = tmp_path_factory.mktemp("config") / "tiny.yaml"
+    path.write_text(yaml.safe_dump(tiny_config(prepared_dataset, batch_size)))
+    return path
+
+
+def launch(*args: str, processes: int = 1, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
+    """`accelerate launch scripts/train.py ...`; two processes go through torchrun with gloo."""
+    env = dict(os.environ, WANDB_MODE="offline", WANDB_SILENT="true")
+    if processes > 1:
+        env["ACCELERATE_USE_CPU"] = "1"
+        cmd = [ACCELERATE, "launch", "--multi_gpu", "--num_processes", str(processes)]
+    else:
+        cmd = [ACCELERATE, "launch", "--num_processes", "1"]
+    cmd += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", SCRIPT, *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def script(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`python scripts/train.py ...` without a launcher (one process), to see exit codes."""
+    env = dict(os.environ, WANDB_MODE="offline", WANDB_SILENT="true")
+    return subprocess.run([sys.executable, SCRIPT, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
+
+
+def checkpoints(run: Path) -> list[str]:
+    return sorted(os.listdir(run / "checkpoints"), key=lambda name: int(name.split("-")[1]))
+
+
+def metrics(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def train_rows(run: Path) -> dict[int, dict]:
+    rows = [r for r in metrics(run) if "train/loss" in r]
+    steps = [r["step"] for r in rows]
+    assert len(steps) == len(set(steps)), f"duplicate metric rows: {steps}"
+    return {r["step"]: r for r in rows}
+
+
+def assert_same_weights(a: Path, b: Path) -> None:
+    wa, wb = load_file(str(a)), load_file(str(b))
+    assert wa.keys() == wb.keys()
+    for key in wa:
+        assert torch.equal(wa[key], wb[key]), f"{key} differs: max {(wa[key].float() - wb[key].float()).abs().max()}"
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory, config_file) -> Path:
+    """An uninterrupted run of MAX_STEPS steps, logging to W&B (offline)."""
+    run = tmp_path_factory.mktemp("full") / "run"
+    launch("--config", str(config_file), "--output-dir", str(run), "--report-to", "wandb")
+    return run
+
+
+@pytest.mark.slow
+def test_run_writes_rotated_checkpoints_samples_metrics_and_model(full_run, prepared_dataset):
+    assert checkpoints(full_run) == ["checkpoint-8", "checkpoint-12"]  # saved at 4, 8, 12; limit 2
+    assert not list((full_run / "checkpoints").glob("*.tmp"))
+    state = sorted(os.listdir(full_run / "checkpoints" / "checkpoint-12"))
+    assert {"model.safetensors", "optimizer.bin", "scheduler.bin", "random_states_0.pkl"} <= set(state)
+    assert sum(name.startswith("custom_checkpoint_") for name in state) == 2  # EMA and the step counter
+    assert sorted(os.listdir(full_run / "samples")) == ["step-12.png", "step-6.png"]
+
+    saved = yaml.safe_load((full_run / "config.yaml").read_text())
+    assert saved["training"]["max_steps"] == MAX_STEPS and saved["logging"]["report_to"] == "wandb"
+
+    rows = train_rows(full_run)
+    assert sorted(rows) == list(range(1, MAX_STEPS + 1))
+    for key in ("train/loss", "train/rec", "train/kl", "train/mask_bce", "train/lr", "train/images_per_s", "train/grad_norm"):
+        assert all(np.isfinite(r[key]) for r in rows.values()), key
+    assert rows[1]["train/lr"] > rows[MAX_STEPS]["train/lr"]  # warm-up then decay
+    val = [r for r in metrics(full_run) if "val/psnr" in r]
+    assert [r["step"] for r in val] == [6, 12]
+    assert all(k in val[0] for k in ("val/rec", "val/psnr", "val/elbo_bpd"))
+
+    # The EMA export: loadable, with the dataset's framing and the train split's poses.
+    model = PoseCVAE.from_pretrained(full_run / "model")
+    assert model.config.latent_dim == 16
+    extra, tensors = load_extras(full_run / "model")
+    manifest = json.loads((prepared_dataset / "manifest.json").read_text())
+    assert extra["framing"] == manifest["framing"]
+    assert extra["data"]["image_size"] == 128 and extra["data"]["background"] == manifest["background"]
+    info = validate_dataset(prepared_dataset)
+    landmarks = np.load(prepared_dataset / "landmarks.npy")
+    assert torch.equal(tensors["train_poses"], torch.from_numpy(landmarks[info.train_indices]))
+
+    # W&B wrote an offline run into the run dir under the stored id.
+    run_id = (full_run / "wandb-run-id").read_text().strip()
+    offline = list((full_run / "wandb").glob("offline-run-*"))
+    assert len(offline) == 1 and offline[0].name.endswith(run_id)
+
+
+@pytest.mark.slow
+def test_resumed_run_matches_the_uninterrupted_one(full_run, tmp_path):
+    """Resume from checkpoint-8 (mid-epoch) in a copy of the run; steps 9-12 must reproduce the
+    uninterrupted run exactly: weights, EMA, optimiser state, logged losses."""
+    run = tmp_path / "run"
+    shutil.copytree(full_run, run)
+    shutil.rmtree(run / "checkpoints" / "checkpoint-12")
+    shutil.rmtree(run / "model")
+    launch("--output-dir", str(run), "--resume", "latest")  # the config comes from the run dir
+
+    assert checkpoints(run) == ["checkpoint-8", "checkpoint-12"]
+    final, resumed = full_run / "checkpoints" / "checkpoint-12", run / "checkpoints" / "checkpoint-12"
+    assert_same_weights(final / "model.safetensors", resumed / "model.safetensors")
+    assert_same_weights(full_run / "model" / "model.safetensors", run / "model" / "model.safetensors")  # the EMA
+    ema_a, ema_b = (torch.load(p / "custom_checkpoint_1.pkl", weights_only=True) for p in (final, resumed))
+    assert all(torch.equal(ema_a[k], ema_b[k]) for k in ema_a)
+    opt_a, opt_b = (torch.load(p / "optimizer.bin", weights_only=False)["state"] for p in (final, resumed))
+    assert all(torch.equal(opt_a[i]["exp_avg_sq"], opt_b[i]["exp_avg_sq"]) for i in opt_a)
+
+    a, b = train_rows(full_run), train_rows(run)  # also: no duplicate rows after the resume
+    assert sorted(b) == list(range(1, MAX_STEPS + 1))
+    for step in range(9, MAX_STEPS + 1):
+        assert b[step]["train/loss"] == a[step]["train/loss"] and b[step]["train/lr"] == a[step]["train/lr"]
+
+    # The same W&B run continues: a second offline run dir under the same id.
+    run_id = (run / "wandb-run-id").read_text().strip()
+    offline = sorted((run / "wandb").glob("offline-run-*"))
+    assert len(offline) == 2 and all(p.name.endswith(run_id) for p in offline)
+
+    # --export-only re-exports the newest checkpoint's EMA, reading the run's own config.
+    shutil.rmtree(run / "model")
+    proc = script("--output-dir", str(run), "--export-only")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert_same_weights(full_run / "model" / "model.safetensors", run / "model" / "model.safetensors")
+
+
+@pytest.mark.slow
+def test_two_processes_synchronise_and_resume(config_file, tmp_path):
+    """Two CPU processes (torchrun, gloo): each sees different batches and noise, yet the
+    weights stay identical on both ranks (gradients are all-reduced); only rank 0 writes."""
+    run = tmp_path / "run"
+    common = ["--config", str(config_file), "--output-dir", str(run), "--report-to", "tensorboard"]
+    common += ["training.gradient_accumulation_steps=1", "training.checkpointing_steps=2", "logging.sample_steps=4"]
+    # The PatchGAN too (from step 2): its own optimiser, DDP-wrapped for its loss, unwrapped for the generator's.
+    common += ["loss.adversarial_weight=0.5", "loss.adversarial_start_step=1", "loss.discriminator_channels=8"]
+    proc = launch(*common, "training.max_steps=4", processes=2)
+    assert proc.stderr.count("training ") == 1 and "2 processes" in proc.stderr  # one banner: rank 0 only
+
+    assert checkpoints(run) == ["checkpoint-2", "checkpoint-4"]
+    files = set(os.listdir(run / "checkpoints" / "checkpoint-4"))
+    assert {"random_states_0.pkl", "random_states_1.pkl", "model.safetensors", "model_1.safetensors"} <= files
+    assert "random_states_2.pkl" not in files and "model_2.safetensors" not in files  # each rank's RNG; model + PatchGAN once
+    spread = [r for r in metrics(run) if "dist/param_spread" in r]
+    assert [(r["step"], r["dist/param_spread"]) for r in spread] == [(2, 0.0), (4, 0.0)]
+    rows = train_rows(run)
+    assert sorted(rows) == [1, 2, 3, 4]
+    assert "train/d_loss" not in rows[1] and np.isfinite(rows[2]["train/d_loss"]) and np.isfinite(rows[4]["train/g_loss"])
+    assert os.listdir(run / "logs") == ["run"]  # one TensorBoard run
+    assert sorted(os.listdir(run / "samples")) == ["step-4.png"]
+
+    launch(*common, "training.max_steps=6", "--resume", "latest", processes=2)
+    assert checkpoints(run) == ["checkpoint-4", "checkpoint-6"]
+    assert sorted(train_rows(run)) == [1, 2, 3, 4, 5, 6]
+    spread = [r for r in metrics(run) if "dist/param_spread" in r]
+    assert [(r["step"], r["dist/param_spread"]) for r in spread] == [(2, 0.0), (4, 0.0), (6, 0.0)]
+    PoseCVAE.from_pretrained(run / "model")
+
+
+@pytest.mark.slow
+def test_ctrl_c_saves_a_checkpoint_and_resumes(config_file, tmp_path):
+    """A real SIGINT to the launcher's process group, as Ctrl-C in a terminal sends it."""
+    run = tmp_path / "run"
+    env = dict(os.environ, WANDB_MODE="offline")
+    cmd = [ACCELERATE, "launch", "--num_processes", "1", "--num_machines", "1", "--mixed_precision", "no",
+           "--dynamo_backend", "no", SCRIPT, "--config", str(config_file), "--output-dir", str(run),
+           "training.max_steps=400", "training.checkpointing_steps=1000", "logging.validation_steps=1000",
+           "logging.sample_steps=1000"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=REPO, start_new_session=True)
+    deadline = time.monotonic() + 120
+    rows = run / "metrics.jsonl"
+    while not (rows.exists() and len(rows.read_text().splitlines()) >= 2):
+        assert proc.poll() is None and time.monotonic() < deadline, "training did not start"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)
+    output, _ = proc.communicate(timeout=120)
+    while True:  # the launcher exits at once; wait for the training process it started
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        assert time.monotonic() < deadline + 60, "training process did not stop"
+        time.sleep(0.1)
+
+    (saved,) = checkpoints(run)
+    step = int(saved.split("-")[1])
+    assert 2 <= step < 400
+    assert "SIGINT: saving a checkpoint" in output and f"stopped at step {step}" in output
+    assert not (run / "model").exists()  # stopped, not finished
+    assert max(train_rows(run)) == step
+
+    launch("--output-dir", str(run), "--resume", "latest", f"training.max_steps={step + 2}")
+    assert checkpoints(run) == [saved, f"checkpoint-{step + 2}"]
+    assert sorted(train_rows(run)) == list(range(1, step + 3))
+
+
+@pytest.mark.slow
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(config_file, tmp_path):
+    """A learning rate of 1e30 makes step 2's loss NaN: the run stops before saving it."""
+    run = tmp_path / "run"
+    proc = script("--config", str(config_file), "--output-dir", str(run), "training.learning_rate=1e30",
+                  "training.lr_warmup_steps=0", "training.checkpointing_steps=1")  # fmt: skip
+    assert proc.returncode == 1
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, proc.stderr[-3000:]
+    assert "not finite at step 2" in errors[0]
+    assert f"the last good checkpoint is {run / 'checkpoints' / 'checkpoint-1'}" in errors[0]
+    assert checkpoints(run) == ["checkpoint-1"]
+    assert not (run / "model").exists()
+
+
+@pytest.mark.slow
+def test_fp16_on_cpu_is_a_clear_error(config_file, tmp_path):
+    proc = script("--config", str(config_file), "--output-dir", str(tmp_path / "run"), "training.mixed_precision=fp16")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: training.mixed_precision=fp16 needs a GPU")
+
+
+def _errors(capsys, argv: list[str]) -> str:
+    assert cli_main(["train", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("error: ")
+    return err
+
+
+def test_user_errors_are_one_line_before_training(config_file, prepared_dataset, tmp_path, capsys):
+    """Config, dataset and resume mistakes stop `poseguide train` with one line and exit 2,
+    before Accelerate or the model are set up."""
+    out = ["--config", str(config_file), "--output-dir", str(tmp_path / "run")]
+    assert "training.max_step: unknown key (did you mean training.max_steps?)" in _errors(capsys, [*out, "training.max_step=3"])
+    assert "training.batch_size: expected an integer" in _errors(capsys, [*out, "training.batch_size=four"])
+    assert "no such dataset directory" in _errors(capsys, [*out, f"data.dataset={tmp_path / 'none'}"])
+    err = _errors(capsys, [*out, "model.image_size=64"])
+    assert "images are 128x128 px but the model config wants 64x64" in err
+
+    broken = tmp_path / "broken"
+    shutil.copytree(prepared_dataset, broken)
+    (broken / "images.npy").write_bytes((broken / "images.npy").read_bytes()[:1000])
+    assert "images.npy: unreadable or truncated .npy file" in _errors(capsys, [*out, f"data.dataset={broken}"])
+
+    existing = tmp_path / "existing"
+    (existing / "checkpoints" / "checkpoint-3").mkdir(parents=True)
+    err = _errors(capsys, ["--config", str(config_file), "--output-dir", str(existing)])
+    assert "already holds checkpoints (newest: checkpoint-3); pass --resume latest" in err
+    assert "not a training checkpoint" in _errors(capsys, [*out, "--resume", str(tmp_path)])
+    assert "--config is required" in _errors(capsys, ["--resume", "latest"])
+    assert "no checkpoint to export" in _errors(capsys, [*out, "--export-only"])
