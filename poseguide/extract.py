@@ -247,6 +247,7 @@ def estimate_region(
     if out is None:
         return None
     points, mask, scale = out
+    mask = isolate_person_mask(mask, points)
     rw, rh = x1 - x0, y1 - y0
     src = points.copy()
     src[:, 0] = (points[:, 0] * rw + x0) / width
@@ -262,6 +263,37 @@ def estimate_region(
         detector_score=0.0,
         pose_score=float(visible.mean()),
     )
+
+
+def isolate_person_mask(mask: np.ndarray, points: np.ndarray, threshold: float = lm.DEFAULT_VISIBILITY_THRESHOLD) -> np.ndarray:
+    """Keep only the parts of a segmentation mask that touch the person's own skeleton.
+
+    MediaPipe segments every person in its input, so a crop around one walker also holds
+    fragments of the neighbours beside them. Connected parts of the mask that no visible
+    bone of this pose crosses are removed; soft edges of the kept parts stay as they were.
+    points: (33, 4) normalised to the mask's image.
+    """
+    height, width = mask.shape
+    binary = (mask >= 0.5).astype(np.uint8)
+    count, labels = cv2.connectedComponents(binary, connectivity=8)
+    if count <= 1:  # nothing above 0.5 at all: leave it to the agreement filter
+        return mask
+    seeds = np.zeros_like(binary)
+    xy = np.round(points[:, :2] * np.array([width, height])).astype(np.int32)
+    visible = points[:, 3] >= threshold
+    thickness = max(1, int(round(0.01 * max(height, width))))
+    for a, b in lm.SKELETON_EDGES:
+        if visible[a] and visible[b]:
+            cv2.line(seeds, tuple(map(int, xy[a])), tuple(map(int, xy[b])), 1, thickness)
+    keep = np.unique(labels[(seeds > 0) & (binary > 0)])
+    keep = keep[keep > 0]
+    if len(keep) == 0:
+        return mask
+    # Soft edges below 0.5 belong to the nearest kept part: grow the kept parts a little.
+    kept = np.isin(labels, keep).astype(np.uint8)
+    grow = max(1, int(round(0.02 * max(height, width))))
+    kept = cv2.dilate(kept, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8))
+    return mask * kept.astype(mask.dtype)
 
 
 def mask_agreement(person: Person, threshold: float = lm.DEFAULT_VISIBILITY_THRESHOLD) -> float:

@@ -73,3 +73,28 @@ def test_best_person_and_no_person(estimator, vtest_frames):
     assert lm.count_visible_body_joints(person.landmarks) >= 4
     with pytest.raises(extract.NoPersonError, match="no person"):
         extract.best_person(np.full((240, 320, 3), 128, np.uint8), estimator)
+
+
+def test_isolate_person_mask_drops_a_neighbours_fragment():
+    from poseguide.extract import isolate_person_mask
+
+    mask = np.zeros((100, 100), np.float32)
+    mask[10:90, 20:40] = 1.0  # our person
+    mask[30:80, 70:90] = 0.9  # a neighbour MediaPipe also segmented
+    points = np.zeros((33, 4), np.float32)
+    points[:, :2] = 0.3, 0.5
+    for joint, (x, y) in {11: (0.28, 0.25), 12: (0.32, 0.25), 23: (0.28, 0.5), 24: (0.32, 0.5),
+                          25: (0.28, 0.7), 26: (0.32, 0.7)}.items():
+        points[joint] = x, y, 0.0, 1.0
+    cleaned = isolate_person_mask(mask, points)
+    assert cleaned[50, 30] == 1.0
+    assert cleaned[50, 80] == 0.0
+    assert cleaned[:, 60:].sum() == 0
+    # A single part keeps its soft edge, but a faint ghost beside it goes.
+    only = np.zeros_like(mask)
+    only[10:90, 20:40] = 1.0
+    only[10:90, 40] = 0.3
+    only[30:80, 70:90] = 0.3
+    cleaned = isolate_person_mask(only, points)
+    assert np.array_equal(cleaned[:, :60], only[:, :60])
+    assert cleaned[:, 60:].sum() == 0
