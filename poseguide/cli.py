@@ -207,8 +207,9 @@ def _generate_arguments(p: argparse.ArgumentParser) -> None:
     look.add_argument("--num", type=int, default=None, metavar="K",
                       help=f"number of images (default {DEFAULT_GENERATE_NUM}; 1 with --appearance or a sequence)")
     look.add_argument("--seed", type=int, default=0, help="random seed: the same seed draws the same images (default 0)")
-    look.add_argument("--temperature", type=float, default=1.0, metavar="T",
-                      help="scale of the random appearance z; lower is closer to the average look (default 1.0)")
+    look.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE, metavar="T",
+                      help="spread of the random appearance z around the average look; 1 is the full "
+                      f"spread of the training set (default {DEFAULT_TEMPERATURE})")
     model = p.add_argument_group("model")
     model.add_argument("--checkpoint", metavar="MODEL_DIR",
                        help="an exported model dir, or a training run dir (its model/); default: the one run under ./runs")
@@ -228,6 +229,7 @@ def _generate_arguments(p: argparse.ArgumentParser) -> None:
 
 
 DEFAULT_GENERATE_NUM = 4  # poseguide.generate.DEFAULT_NUM, without importing torch for --help
+DEFAULT_TEMPERATURE = 1.0  # poseguide.generate.DEFAULT_TEMPERATURE, likewise (a test keeps them equal)
 
 
 def _add_generate(sub: argparse._SubParsersAction) -> None:
@@ -288,6 +290,8 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--num", type=int, default=200, metavar="N",
                    help="held-out samples to score, picked by --seed when the split is larger (default 200)")
     p.add_argument("--seed", type=int, default=0, help="seed for the samples picked and every latent drawn (default 0)")
+    p.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE, metavar="T",
+                   help=f"spread of the random latents, as in `generate` (default {DEFAULT_TEMPERATURE})")
     p.add_argument("--batch-size", type=int, default=32, help="images per model call (default 32)")
     p.add_argument("--split", choices=("val", "train"), default="val", help="which split to score (default val)")
     p.add_argument("--compare", default=None, metavar="OTHER_REPORT",
@@ -307,6 +311,7 @@ def _evaluate_main(args: argparse.Namespace) -> int:
         settings = EvalSettings(
             num=args.num,
             seed=args.seed,
+            temperature=args.temperature,
             batch_size=args.batch_size,
             split=args.split,
             inception_weights=args.inception_weights,

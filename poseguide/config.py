@@ -115,6 +115,7 @@ class LoggingConfig:
     sample_steps: int = 500  # sample grids (also saved as samples/step-<n>.png)
     num_samples: int = 8  # columns in the sample grid
     val_max_samples: int | None = 512  # cap on validation samples; None = the whole split
+    prior_samples: int | None = 256  # training samples the grids' latent prior is fitted to (export: all)
 
     def __post_init__(self) -> None:
         for name in ("log_steps", "validation_steps", "sample_steps", "num_samples"):

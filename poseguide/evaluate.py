@@ -17,7 +17,8 @@ pixel metrics); nothing is downloaded. One run scores a model on a dataset's hel
 - FID/KID: only from a local Inception weights file (`--inception-weights`); skipped otherwise.
 
 Samples are drawn through `poseguide.generate.Generator` (the API the `generate` command uses)
-with latents chosen here: N(0, I), 0, K latents for one pose. All latents are drawn up front from
+with latents chosen here: from the model's prior (N(0, I) noise through the Gaussian fitted to
+the training posteriors at export), its mean, and K latents for one pose. All latents are drawn up front from
 one seeded generator, so results do not depend on the batch size. Reconstruction and the ELBO
 need the posterior's variance, so they call the model's encoder and decoder directly.
 """
@@ -59,6 +60,7 @@ class EvalSettings:
 
     num: int = 200
     seed: int = 0
+    temperature: float = 1.0  # of the random latents, as `generate --temperature`
     batch_size: int = 32
     split: str = "val"
     diversity_poses: int = 8  # poses for the spread among samples...
@@ -263,7 +265,7 @@ def diversity_scores(samples: np.ndarray, div_poses: np.ndarray, real: np.ndarra
         "real_group_size": kr,
         "definition": (
             "mean absolute difference (RGB in [0, 1]) over all pairs of K samples of one held-out pose "
-            "(z ~ N(0, I)), inside the pose's person region (its visible landmarks' box grown by 10% of its "
+            "(z from the prior), inside the pose's person region (its visible landmarks' box grown by 10% of its "
             "longer side), averaged over poses; for scale, the same among groups of K real held-out images "
             "(different people and poses) inside the union of their regions"
         ),
@@ -346,17 +348,19 @@ def evaluate(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir:
     # Every latent up front, from one generator: results do not depend on batching.
     gen = torch.Generator().manual_seed(settings.seed)
     dim = model.latent_dim
-    z_pose = torch.randn(n, dim, generator=gen)
-    z_null = torch.randn(n, dim, generator=gen)
+    def prior(noise: torch.Tensor) -> torch.Tensor:  # noise ~ N(0, I) -> the model's fitted latent prior
+        return model.latent_from_noise(noise, settings.temperature)
+    z_pose = prior(torch.randn(n, dim, generator=gen)).cpu()
+    z_null = prior(torch.randn(n, dim, generator=gen)).cpu()
     posterior_noise = torch.randn(n, dim, generator=gen)
     div_count = min(settings.diversity_poses, n)
-    z_div = torch.randn(div_count * settings.diversity_k, dim, generator=gen)
+    z_div = prior(torch.randn(div_count * settings.diversity_k, dim, generator=gen)).cpu()
     rng = np.random.default_rng(settings.seed)
     shuffle = metrics.derangement(n, rng) if n >= 2 else None
 
     t = time.perf_counter()
     posed = generate_batched(generator, z_pose, poses, bg_rgb, settings, "posed samples")
-    posed_zero = generate_batched(generator, torch.zeros(n, dim), poses, bg_rgb, settings, "posed z=0")
+    posed_zero = generate_batched(generator, model.prior_mean.cpu().expand(n, dim).clone(), poses, bg_rgb, settings, "posed z=mean")
     random_samples = generate_batched(generator, z_null, None, bg_rgb, settings, "random samples")
     div_poses = poses[:div_count]
     div_samples = generate_batched(
@@ -371,7 +375,7 @@ def evaluate(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir:
     with PoseEstimator() as estimator:
         det_real = detect_poses(images, estimator, settings, "MediaPipe real")
         det_posed = detect_poses(posed, estimator, settings, "MediaPipe posed")
-        det_zero = detect_poses(posed_zero, estimator, settings, "MediaPipe z=0")
+        det_zero = detect_poses(posed_zero, estimator, settings, "MediaPipe z=mean")
         det_random = detect_poses(random_samples, estimator, settings, "MediaPipe random")
     timings["mediapipe"] = time.perf_counter() - t
 
@@ -400,7 +404,8 @@ def evaluate(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir:
     pose["ratio_to_ceiling"] = {
         f"pck@{a:g}": _ratio(pose["samples"][f"pck@{a:g}"], pose["ceiling"][f"pck@{a:g}"]) for a in th
     }
-    pose["sampling"] = "z ~ N(0, I) for 'samples' (the default); z = 0 (the prior mean) for 'samples_z0'"
+    pose["sampling"] = (f"z from the prior at temperature {settings.temperature:g} for 'samples' (the default); "
+                        "z = the prior mean for 'samples_z0'")
     pose["definition"] = metrics.PCK_DEFINITION.format(vis=vis)
     pose["ceiling_definition"] = (
         "the real held-out images as prepare stored them (at the model's output resolution), re-detected by "
@@ -408,7 +413,7 @@ def evaluate(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir:
         "a detection on the same pixels"
     )
     pose["floor_definition"] = (
-        "the same generated samples (z ~ N(0, I)) scored against the poses of other held-out samples "
+        "the same generated samples (z from the prior) scored against the poses of other held-out samples "
         "(a random derangement); floor_real: the real images against the same shuffled poses"
     )
     pose["joints"] = [lm.NAMES[j] for j in lm.BODY_JOINTS]
@@ -425,7 +430,7 @@ def evaluate(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir:
         "definition": (
             "fraction of images in which MediaPipe Pose (model_complexity=1, static images, min detection "
             "confidence 0.5) finds a person, run on the image at the model's output resolution; random samples "
-            "are drawn with no pose given and z ~ N(0, I)"
+            "are drawn with no pose given and z from the prior"
             + ("; this model draws their pose from z with its latent pose head" if latent_pose
                else ", through the null condition")
         ),
@@ -562,7 +567,7 @@ def write_pictures(out_dir: Path, images, poses, posed, det_posed, random_sample
         captions.append("real + stored pose")
     for i in range(cols):
         tiles.append(up(posed[i]))
-        captions.append("sample, z ~ N(0, I)")
+        captions.append("sample, z from the prior")
     for i in range(cols):
         found = metrics.is_detected(det_posed[i : i + 1])[0]
         tiles.append(skel(posed[i], det_posed[i]))
@@ -591,7 +596,7 @@ def write_pictures(out_dir: Path, images, poses, posed, det_posed, random_sample
         captions.append("target pose")
         for s in div_samples[r]:
             tiles.append(up(s))
-            captions.append("z ~ N(0, I)")
+            captions.append("z from the prior")
     paths["diversity"] = "diversity.png"
     save_png(make_grid(tiles, ncol=div_samples.shape[1] + 1, captions=captions), out_dir / paths["diversity"])
     return paths
@@ -619,9 +624,9 @@ def _get(report: dict, path: str):
 
 # (label, path in report.json, digits, higher is better?)
 COMPARE_ROWS: tuple[tuple[str, str, int, bool | None], ...] = (
-    ("PCK@0.05 samples z~N(0,I)", "pose/samples/pck@0.05", 3, True),
-    ("PCK@0.1 samples z~N(0,I)", "pose/samples/pck@0.1", 3, True),
-    ("PCK@0.1 samples z=0", "pose/samples_z0/pck@0.1", 3, True),
+    ("PCK@0.05 samples z~prior", "pose/samples/pck@0.05", 3, True),
+    ("PCK@0.1 samples z~prior", "pose/samples/pck@0.1", 3, True),
+    ("PCK@0.1 samples z=mean", "pose/samples_z0/pck@0.1", 3, True),
     ("PCK@0.1 ceiling (real)", "pose/ceiling/pck@0.1", 3, None),
     ("PCK@0.1 floor (shuffled)", "pose/floor/pck@0.1", 3, None),
     ("PCK@0.1 normalised", "pose/normalised_samples/pck@0.1", 3, True),
@@ -699,8 +704,8 @@ def pose_table(report: dict) -> str:
         "|---|---:|---:|---:|---:|",
     ]
     rows = (
-        ("samples, z ~ N(0, I)", "samples"),
-        ("samples, z = 0", "samples_z0"),
+        ("samples, z from the prior", "samples"),
+        ("samples, z = prior mean", "samples_z0"),
         ("ceiling: real images vs stored poses", "ceiling"),
         ("floor: samples vs shuffled poses", "floor"),
         ("floor: real images vs shuffled poses", "floor_real"),
@@ -709,8 +714,8 @@ def pose_table(report: dict) -> str:
         e = pose.get(key, {})
         lines.append(f"| {label} | {_fmt(e.get('pck@0.05'))} | {_fmt(e.get('pck@0.1'))} | {_fmt(e.get('detection_rate'))} "
                      f"| {_fmt(e.get('pck@0.1_detected'))} |")
-    for label, key in (("normalised (score - floor) / (ceiling - floor), z ~ N(0, I)", "normalised_samples"),
-                       ("normalised, z = 0", "normalised_samples_z0")):
+    for label, key in (("normalised (score - floor) / (ceiling - floor), z from the prior", "normalised_samples"),
+                       ("normalised, z = prior mean", "normalised_samples_z0")):
         e = pose.get(key, {})
         lines.append(f"| {label} | {_fmt(e.get('pck@0.05'))} | {_fmt(e.get('pck@0.1'))} | | |")
     return "\n".join(lines)
@@ -755,7 +760,9 @@ def markdown(report: dict, other: dict | None = None) -> str:
         "",
         "## Pose fidelity",
         "",
-        "Samples are drawn from the held-out poses with **z ~ N(0, I)** (and, for comparison, z = 0), "
+        f"Samples are drawn from the held-out poses with **z from the prior** at temperature "
+        f"{report['settings']['temperature']:g} (N(0, I) noise, scaled, through the Gaussian the model fitted to its "
+        "training posteriors at export; and, for comparison, z = the prior mean), "
         "composited on the dataset background and re-detected by MediaPipe Pose (model_complexity=1) at the "
         "model's output resolution.",
         "",
@@ -803,7 +810,7 @@ def markdown(report: dict, other: dict | None = None) -> str:
         "",
         f"![pose]({pics.get('pose', 'pose.png')})",
         "",
-        "Random samples (no pose given, z ~ N(0, I)), captioned with whether MediaPipe found a person:",
+        "Random samples (no pose given, z from the prior), captioned with whether MediaPipe found a person:",
         "",
         f"![random]({pics.get('random', 'random.png')})",
         "",
@@ -811,7 +818,7 @@ def markdown(report: dict, other: dict | None = None) -> str:
         "",
         f"![reconstructions]({pics.get('reconstructions', 'reconstructions.png')})",
         "",
-        "Diversity (each row: one held-out pose, several z ~ N(0, I)):",
+        "Diversity (each row: one held-out pose, several z from the prior):",
         "",
         f"![diversity]({pics.get('diversity', 'diversity.png')})",
         "",
@@ -832,7 +839,7 @@ def console_summary(report: dict, out_dir: Path) -> str:
     pose, r, rec = report["pose"], report["realism"], report["reconstruction"]
     return "\n".join([
         f"wrote {out_dir / REPORT_JSON} and {out_dir / REPORT_MD} ({report['data']['samples']} held-out samples)",
-        f"  PCK@0.1 {_fmt(pose['samples']['pck@0.1'])} (z~N(0,I)), {_fmt(pose['samples_z0']['pck@0.1'])} (z=0); "
+        f"  PCK@0.1 {_fmt(pose['samples']['pck@0.1'])} (z~prior), {_fmt(pose['samples_z0']['pck@0.1'])} (z=prior mean); "
         f"ceiling {_fmt(pose['ceiling']['pck@0.1'])}, floor {_fmt(pose['floor']['pck@0.1'])}, "
         f"normalised {_fmt(pose['normalised_samples']['pck@0.1'])}",
         f"  PCK@0.05 {_fmt(pose['samples']['pck@0.05'])}; ceiling {_fmt(pose['ceiling']['pck@0.05'])}, "

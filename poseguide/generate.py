@@ -31,6 +31,10 @@ from poseguide.model import CONFIG_NAME, EXTRAS_NAME, ModelLoadError, PoseCVAE, 
 RUN_MODEL_DIR = "model"  # a training run exports its model here
 DEFAULT_RUNS_DIR = "runs"
 DEFAULT_NUM = 4
+# Random appearances are drawn at reduced temperature, as Glow and most VAE samplers do: the
+# tails of the fitted latent Gaussian decode to muddled looks that MediaPipe cannot find.
+# Measured on the README's small model: see README "Results". --temperature 1 draws the full spread.
+DEFAULT_TEMPERATURE = 1.0
 SHEET_NAME = "contact-sheet.png"
 _CHECKPOINT_RE = re.compile(r"^checkpoint-\d+$")
 
@@ -251,16 +255,17 @@ class Generator:
 
     # --- latents ---------------------------------------------------------------------------
 
-    def sample_z(self, num: int, seed: int = 0, temperature: float = 1.0) -> torch.Tensor:
-        """`num` latents from N(0, temperature^2 I) on the CPU.
+    def sample_z(self, num: int, seed: int = 0, temperature: float = DEFAULT_TEMPERATURE) -> torch.Tensor:
+        """`num` latents from the model's prior (noise ~ N(0, I) through the Gaussian fitted to
+        the training posteriors at export), temperature scaling the spread, on the CPU.
 
         Rows are drawn one after another from one seeded torch.Generator, so latent i is the
         same whatever `num` is: `--num 4` draws the first four of `--num 16`.
         """
         gen = torch.Generator().manual_seed(int(seed))
         rows = [torch.randn(self.latent_dim, generator=gen) for _ in range(num)]
-        z = torch.stack(rows) if rows else torch.zeros(0, self.latent_dim)
-        return z * float(temperature)
+        noise = torch.stack(rows) if rows else torch.zeros(0, self.latent_dim)
+        return self.model.latent_from_noise(noise, float(temperature)).cpu()
 
     @torch.inference_mode()
     def encode(self, images: np.ndarray, masks: np.ndarray, landmarks: np.ndarray) -> torch.Tensor:
@@ -319,7 +324,7 @@ class Generator:
         num: int | None = None,
         z: torch.Tensor | np.ndarray | None = None,
         seed: int = 0,
-        temperature: float = 1.0,
+        temperature: float = DEFAULT_TEMPERATURE,
         batch_size: int = 16,
     ) -> np.ndarray:
         """Draw K images as RGBA uint8 (K, S, S, 4); alpha is the generated person mask.
@@ -505,7 +510,7 @@ class GenerateOptions:
     appearance: str | None = None
     num: int | None = None
     seed: int = 0
-    temperature: float = 1.0
+    temperature: float = DEFAULT_TEMPERATURE
     background: tuple[int, int, int] | None = None  # composite instead of RGBA
     out: str = "generated"
     video: str = "gif"  # sequence format: gif or mp4

@@ -109,7 +109,9 @@ def latent_pose_loss(predicted: torch.Tensor, landmarks: torch.Tensor, threshold
     target = landmarks.float()
     visible = (target[..., 3] >= threshold).float()
     xy = ((predicted[..., :2] - target[..., :2]).abs().sum(-1) * visible).sum() / visible.sum().clamp_min(1)
-    vis = F.binary_cross_entropy(predicted[..., 3].clamp(1e-6, 1 - 1e-6), visible)
+    # With logits, a diverged (NaN) prediction gives a NaN loss, which the trainer stops on,
+    # rather than an exception from binary_cross_entropy's range check.
+    vis = F.binary_cross_entropy_with_logits(torch.logit(predicted[..., 3].float(), eps=1e-6), visible)
     return xy + 0.1 * vis
 
 

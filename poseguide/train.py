@@ -628,15 +628,13 @@ class Trainer:
         run, so grids from different steps compare directly. Drawn with poseguide.visualize."""
         from poseguide import visualize
 
-        net = self.inference_net
-        was_training = net.training
-        net.eval()
+        net = self.with_fitted_prior(self.inference_net, max_samples=self.config.logging.prior_samples)
         batch = self._grid_batch()
         image, mask, landmarks = to_model_inputs(batch, self.device, self.config.training.channels_last)
         k = image.shape[0]
         gen = torch.Generator().manual_seed(self.config.training.seed + 1)
-        z_rows = torch.randn(2, net.latent_dim, generator=gen).to(self.device)
-        z_free = torch.randn(k, net.latent_dim, generator=gen).to(self.device)
+        z_rows = net.latent_from_noise(torch.randn(2, net.latent_dim, generator=gen).to(self.device))
+        z_free = net.latent_from_noise(torch.randn(k, net.latent_dim, generator=gen).to(self.device))
         with _own_rng(self.device), self.accelerator.autocast():
             recon = net(image, mask, landmarks, sample_posterior=False)
             rows = [image.float(), composite(recon.rgb, recon.alpha_logits, self.background)]
@@ -646,7 +644,6 @@ class Trainer:
                 posed.append(composite(rgb, alpha, self.background))
             rgb, alpha = net.decode(z_free, None)
             free = composite(rgb, alpha, self.background)
-        net.train(was_training)
         poses = landmarks.float().cpu().numpy()
         background = visualize.to_rgb_uint8(self.background.view(3, 1, 1).expand(3, *image.shape[-2:]))
         tiles = [visualize.to_rgb_uint8(x) for row in rows for x in row]
@@ -655,6 +652,26 @@ class Trainer:
         labels = ["input", "reconstruction", "pose", "z1 posed", "z2 posed", "unconditional"]
         captions = [labels[i // k] if i % k == 0 else "" for i in range(len(tiles))]
         return visualize.make_grid(tiles, ncol=k, captions=captions)
+
+    @torch.no_grad()
+    def with_fitted_prior(self, net: torch.nn.Module, max_samples: int | None = None) -> torch.nn.Module:
+        """An eval-mode copy of `net` whose latent prior is fitted to the posteriors of (up to
+        `max_samples` evenly spread) training samples. A copy, because the EMA would average the
+        fitted buffers back towards the live model's."""
+        net = copy.deepcopy(net).eval()
+        n = len(self.train_set)
+        picks = np.arange(n) if not max_samples or max_samples >= n else np.linspace(0, n - 1, max_samples).round().astype(int)
+        mus, logvars = [], []
+        batch_size = self.config.training.batch_size
+        with _own_rng(self.device), self.accelerator.autocast():
+            for start in range(0, len(picks), batch_size):
+                batch = self.train_set.__getitems__(picks[start:start + batch_size].tolist())
+                image, mask, landmarks = to_model_inputs(batch, self.device, self.config.training.channels_last)
+                mu, logvar = net.posteriors(image, mask, landmarks)
+                mus.append(mu)
+                logvars.append(logvar)
+        net.fit_latent_prior(torch.cat(mus), torch.cat(logvars))
+        return net
 
     def write_samples(self, step: int) -> None:
         if not self.is_main:
@@ -672,7 +689,8 @@ class Trainer:
         data settings from the dataset manifest and the train split's poses for --random-pose."""
         if not self.is_main:
             return None
-        net = copy.deepcopy(self.inference_net).to("cpu", memory_format=torch.contiguous_format).float().eval()
+        net = self.with_fitted_prior(self.inference_net)  # every training sample
+        net = net.to("cpu", memory_format=torch.contiguous_format).float().eval()
         info = self.info
         counts = info.manifest.get("counts", {})
         extra_config = {

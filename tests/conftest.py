@@ -62,6 +62,7 @@ TINY_MODEL_OVERRIDES = (
     "model.channels=16,32,32,32",
     "model.head_channels=8",
     "model.latent_dim=16",
+    "model.pose_latent_dim=4",
     "model.condition_size=32",
     "training.max_steps=24",
     "training.batch_size=4",

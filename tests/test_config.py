@@ -8,7 +8,7 @@ import pytest
 
 from poseguide.config import Config, ConfigError, load_config, parse_override, save_config
 from poseguide.losses import LossConfig
-from poseguide.model import ModelConfig
+from poseguide.model import ModelConfig, preset
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -26,6 +26,8 @@ def test_shipped_configs_load(name, size):
     assert config.model.image_size == size
     assert config.training.output_dir == f"runs/{name}"
     assert str(size) in config.data.dataset
+    # The YAML is the experiment; the preset is what benchmarks and tests build: they must agree.
+    assert config.model == preset(name, cond_dropout=config.model.cond_dropout)
 
 
 def test_small_config_is_the_cpu_default():

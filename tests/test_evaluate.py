@@ -52,7 +52,7 @@ def test_report_json_schema(report_dir):
         assert all(_unit(pose[key][k]) for k in PCK_KEYS - {"scored_samples", "joints"})
     assert set(pose["normalised_samples"]) == {"pck@0.05", "pck@0.1"}
     assert pose["joints"] == [lm.NAMES[j] for j in lm.BODY_JOINTS]
-    assert "z ~ N(0, I)" in pose["sampling"] and "longer side" in pose["definition"]
+    assert "z from the prior at temperature" in pose["sampling"] and "longer side" in pose["definition"]
     assert "stored" in pose["ceiling_definition"]
     for key in ("random_detection_rate", "real_detection_rate", "posed_detection_rate"):
         assert _unit(r["realism"][key])
@@ -97,7 +97,7 @@ def test_ceiling_scores_real_images_against_the_stored_landmarks(report_dir, pre
 def test_markdown_and_pictures(report_dir):
     md = (report_dir / "report.md").read_text()
     r = _report(report_dir)
-    for text in ("Pose fidelity", "ceiling", "floor", "z ~ N(0, I)", "longer side", "sigma 1.5", "bits/dim",
+    for text in ("Pose fidelity", "ceiling", "floor", "z from the prior", "longer side", "sigma 1.5", "bits/dim",
                  "FID and KID were **skipped", "never downloads"):
         assert text in md, text
     size = r["model"]["image_size"]
@@ -130,7 +130,7 @@ def test_same_seed_other_batch_size_gives_the_same_report_and_compare_prints_bot
     # side by side on the terminal and in the markdown
     assert "this run" in stdout and "PCK@0.1 ceiling (real)" in stdout and "+0.000" in stdout
     md = (out / "report.md").read_text()
-    assert "## Comparison" in md and "| PCK@0.1 samples z~N(0,I) |" in md
+    assert "## Comparison" in md and "| PCK@0.1 samples z~prior |" in md
     assert second["compared_with"] == str(report_dir)
     # the comparison also works from the API, reading the report from its directory
     assert "PSNR (dB)" in comparison_text(second, load_report(report_dir))
@@ -159,13 +159,13 @@ def test_incompatible_model_and_dataset_is_a_one_line_error(tmp_path, prepared_d
     from poseguide.framing import FramingSettings
     from poseguide.model import ModelConfig, PoseCVAE
 
-    small = PoseCVAE(ModelConfig(image_size=64, channels=(8, 8), latent_dim=4, head_channels=4, condition_size=16))
+    small = PoseCVAE(ModelConfig(image_size=64, channels=(8, 8), latent_dim=4, pose_latent_dim=2, head_channels=4, condition_size=16))
     extra = {"framing": FramingSettings().to_dict(), "data": {"image_size": 64, "background": [128, 128, 128]}}
     small.save_pretrained(tmp_path / "m64", extra_config=extra)
     line = _error(capsys, "--checkpoint", tmp_path / "m64", "--data", prepared_dataset)
     assert "64" in line and "128" in line
     # a model trained on differently framed crops cannot be scored on these
-    other = PoseCVAE(ModelConfig(image_size=128, channels=(8, 8), latent_dim=4, head_channels=4, condition_size=16))
+    other = PoseCVAE(ModelConfig(image_size=128, channels=(8, 8), latent_dim=4, pose_latent_dim=2, head_channels=4, condition_size=16))
     extra = {"framing": FramingSettings(fill=0.5).to_dict(), "data": {"image_size": 128, "background": [128, 128, 128]}}
     other.save_pretrained(tmp_path / "loose", extra_config=extra)
     assert "framed" in _error(capsys, "--checkpoint", tmp_path / "loose", "--data", prepared_dataset)
@@ -248,10 +248,10 @@ def test_make_results_writes_the_docs_table_pictures_loss_curve_and_readme_block
     assert proc.returncode == 0, proc.stderr
     md = (docs / "results.md").read_text()
     r = _report(report_dir)
-    assert f"| pose PCK@0.1, z ~ N(0, I) | {r['pose']['samples']['pck@0.1']:.3f} | {r['pose']['ceiling']['pck@0.1']:.3f} |" in md
+    assert f"| pose PCK@0.1, z from the prior | {r['pose']['samples']['pck@0.1']:.3f} | {r['pose']['ceiling']['pck@0.1']:.3f} |" in md
     for name in ("pose", "random", "reconstructions", "diversity", "loss"):
         assert (docs / "results" / f"{name}.png").is_file(), name
         assert f"(results/{name}.png)" in md
     text = readme.read_text()
     assert "old table" not in text and "before" in text and "after" in text
-    assert "| pose PCK@0.05, z ~ N(0, I) |" in text and text.count("<!-- results:start -->") == 1
+    assert "| pose PCK@0.05, z from the prior |" in text and text.count("<!-- results:start -->") == 1

@@ -6,7 +6,7 @@ import torch
 from poseguide.losses import LossConfig, VAELoss, elbo_bits_per_dim, face_weight_map, kl_per_dim
 from poseguide.model import ModelConfig, PoseCVAE
 
-TINY = dict(image_size=64, channels=(16, 32, 32), latent_dim=32, head_channels=8, condition_size=32)
+TINY = dict(image_size=64, channels=(16, 32, 32), latent_dim=32, pose_latent_dim=8, head_channels=8, condition_size=32)
 
 
 def test_face_weight_is_centred_on_the_face_landmarks():

@@ -16,7 +16,7 @@ from poseguide.model import (
     preset,
 )
 
-TINY = dict(image_size=64, channels=(16, 32, 32), latent_dim=32, head_channels=8, condition_size=32)
+TINY = dict(image_size=64, channels=(16, 32, 32), latent_dim=32, pose_latent_dim=8, head_channels=8, condition_size=32)
 
 
 def batch(size: int, n: int = 2, seed: int = 0):
@@ -66,27 +66,46 @@ def test_condition_dropout_nulls_the_dropped_samples():
     assert out.pose is None
 
 
-def test_dropped_samples_are_drawn_in_the_pose_their_latent_gives():
+def test_dropped_samples_train_the_pose_drawn_from_their_latent():
     model = PoseCVAE(ModelConfig(**TINY)).train()
     image, mask, landmarks = batch(64, n=16)
     out = model(image, mask, landmarks, cond_dropout=0.5, generator=torch.Generator().manual_seed(1))
     dropped = ~out.present
     assert 0 < int(dropped.sum()) < 16
-    assert out.pose.shape == (16, 33, 4)
-    drawn = render_condition(out.pose.detach(), 32)
-    # Dropped rows: the drawn pose, with "pose present" off; kept rows: the given pose.
-    torch.testing.assert_close(out.cond[dropped][:, :-1], drawn[dropped][:, :-1])
+    assert out.pose.shape == (16, 33, 4) and out.pose.requires_grad
+    # Training: a dropped row is decoded in its true pose with "pose present" off...
+    true = render_condition(landmarks, 32)
+    torch.testing.assert_close(out.cond[dropped][:, :-1], true[dropped][:, :-1])
     assert out.cond[dropped][:, -1].abs().max() == 0
-    torch.testing.assert_close(out.cond[~dropped], render_condition(landmarks, 32)[~dropped])
-    # The encoder saw the null condition for dropped rows: their z must carry the pose.
+    torch.testing.assert_close(out.cond[~dropped], true[~dropped])
+    # ...and sampling with no pose decodes in the pose the head draws from z, the same way.
+    model.eval()
+    z = torch.randn(2, 32, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
-        null_rgb, _ = model.eval().decode(out.z[:2], None)
-        drawn_rgb, _ = model.decode_condition(out.z[:2], out.cond[:2] * 0 + model.latent_condition(
-            out.z[:2], torch.zeros_like(out.cond[:2]), torch.zeros(2, dtype=torch.bool))[0])
+        null_rgb, _ = model.decode(z, None)
+        drawn = render_condition(model.draw_pose(z), 32)
+        drawn[:, -1] = 0
+        drawn_rgb, _ = model.decode_condition(z, drawn)
     torch.testing.assert_close(null_rgb, drawn_rgb)
-    # Dropped samples still give finite reconstructions and losses can flow through them.
-    out.rgb[dropped].mean().backward()
-    assert all(p.grad is None or torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+def test_fitted_latent_prior_matches_the_posteriors_and_is_saved(tmp_path):
+    torch.manual_seed(0)
+    model = PoseCVAE(ModelConfig(**TINY)).eval()
+    noise = torch.randn(4, 32)
+    torch.testing.assert_close(model.latent_from_noise(noise), noise)  # identity before fitting
+    scale = torch.linspace(0.5, 2.0, 32)
+    mu = 3.0 + torch.randn(20000, 32) * scale
+    logvar = torch.full((20000, 32), -20.0)  # tiny posterior variance
+    model.fit_latent_prior(mu, logvar)
+    z = model.latent_from_noise(torch.randn(20000, 32))
+    torch.testing.assert_close(z.mean(0), torch.full((32,), 3.0), atol=0.06, rtol=0)
+    torch.testing.assert_close(z.std(0), scale, atol=0.05, rtol=0.03)
+    torch.testing.assert_close(model.latent_from_noise(torch.zeros(1, 32), temperature=0.5)[0], model.prior_mean)
+    model.save_pretrained(tmp_path / "m")
+    loaded = PoseCVAE.from_pretrained(tmp_path / "m")
+    assert torch.equal(loaded.prior_scale_tril, model.prior_scale_tril)
+    assert torch.equal(loaded.prior_mean, model.prior_mean)
 
 
 def test_decoder_uses_the_pose():

@@ -37,7 +37,7 @@ MAX_STEPS, EVERY, LIMIT, ACCUM = 12, 4, 2, 2
 
 def tiny_config(dataset: Path, batch_size: int) -> dict:
     return {
-        "model": {"image_size": 128, "channels": [8, 16, 16, 16], "head_channels": 8, "latent_dim": 16, "condition_size": 32},
+        "model": {"image_size": 128, "channels": [8, 16, 16, 16], "head_channels": 8, "latent_dim": 16, "pose_latent_dim": 4, "condition_size": 32},
         "loss": {"kl_warmup_steps": 4},
         "data": {"dataset": str(dataset), "num_workers": 0},
         "training": {
