@@ -229,7 +229,7 @@ def _generate_arguments(p: argparse.ArgumentParser) -> None:
 
 
 DEFAULT_GENERATE_NUM = 4  # poseguide.generate.DEFAULT_NUM, without importing torch for --help
-DEFAULT_TEMPERATURE = 1.0  # poseguide.generate.DEFAULT_TEMPERATURE, likewise (a test keeps them equal)
+DEFAULT_TEMPERATURE = 0.7  # poseguide.model.DEFAULT_TEMPERATURE, likewise (a test keeps them equal)
 
 
 def _add_generate(sub: argparse._SubParsersAction) -> None:

@@ -38,6 +38,7 @@ import torch
 
 from poseguide import landmarks as lm
 from poseguide import metrics
+from poseguide.model import DEFAULT_TEMPERATURE
 
 REPORT_FORMAT = "poseguide-evaluation"
 REPORT_VERSION = 1
@@ -60,7 +61,7 @@ class EvalSettings:
 
     num: int = 200
     seed: int = 0
-    temperature: float = 1.0  # of the random latents, as `generate --temperature`
+    temperature: float = DEFAULT_TEMPERATURE  # of the random latents, as `generate --temperature`
     batch_size: int = 32
     split: str = "val"
     diversity_poses: int = 8  # poses for the spread among samples...

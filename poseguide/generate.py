@@ -26,15 +26,11 @@ import numpy as np
 import torch
 
 from poseguide import framing, landmarks as lm
-from poseguide.model import CONFIG_NAME, EXTRAS_NAME, ModelLoadError, PoseCVAE, load_extras
+from poseguide.model import CONFIG_NAME, DEFAULT_TEMPERATURE, EXTRAS_NAME, ModelLoadError, PoseCVAE, load_extras
 
 RUN_MODEL_DIR = "model"  # a training run exports its model here
 DEFAULT_RUNS_DIR = "runs"
 DEFAULT_NUM = 4
-# Random appearances are drawn at reduced temperature, as Glow and most VAE samplers do: the
-# tails of the fitted latent Gaussian decode to muddled looks that MediaPipe cannot find.
-# Measured on the README's small model: see README "Results". --temperature 1 draws the full spread.
-DEFAULT_TEMPERATURE = 1.0
 SHEET_NAME = "contact-sheet.png"
 _CHECKPOINT_RE = re.compile(r"^checkpoint-\d+$")
 

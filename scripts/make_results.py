@@ -36,6 +36,30 @@ from poseguide.evaluate import (  # noqa: E402
 )
 
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
+HERO_COLUMNS = 8
+
+
+def hero_picture(model_dir: Path, data_dir: Path, out: Path, seed: int = 0) -> Path:
+    """The README's opening picture: held-out people with their poses (top), the model drawing a
+    random appearance in each pose (middle), and random people with no pose given (bottom)."""
+    from poseguide.evaluate import EvalSettings, load_generator, load_split
+    from poseguide.generate import composite
+    from poseguide.visualize import draw_skeleton, make_grid, save_png
+
+    generator = load_generator(model_dir)
+    settings = EvalSettings(num=HERO_COLUMNS, seed=seed)
+    _, _, images, _, poses = load_split(data_dir, generator.image_size, settings)
+    background = generator.background
+    posed = composite(generator.generate(poses, seed=seed), background)
+    random_people = composite(generator.generate(None, num=len(poses), seed=seed + 1), background)
+    targets = [draw_skeleton(image, pose) for image, pose in zip(images, poses)]
+    return save_png(make_grid([*targets, *posed, *random_people], ncol=len(poses)), out)
+
+
+def latest_sample_grid(run: Path) -> Path | None:
+    """The sample grid training wrote last (RUN/samples/step-<n>.png), if any."""
+    grids = sorted(run.glob("samples/step-*.png"), key=lambda p: int(p.stem.split("-")[1]) if p.stem.split("-")[1].isdigit() else -1)
+    return grids[-1] if grids else None
 
 
 def _f(value, digits: int = 3) -> str:
@@ -154,7 +178,8 @@ def plot_loss(metrics_path: Path, out: Path) -> bool:
     return True
 
 
-def results_markdown(report: dict, pictures: dict[str, str], loss_png: str | None, command: str) -> str:
+def results_markdown(report: dict, pictures: dict[str, str], loss_png: str | None, command: str,
+                     grid_png: str | None = None) -> str:
     m, d = report["model"], report["data"]
     step = m.get("training_step")
     lines = [
@@ -196,6 +221,9 @@ def results_markdown(report: dict, pictures: dict[str, str], loss_png: str | Non
     ]
     if loss_png:
         lines += ["Training loss:", "", f"![training loss]({loss_png})", ""]
+    if grid_png:
+        lines += ["The last sample grid training wrote (fixed poses and latents, reconstructions, random samples):",
+                  "", f"![training samples]({grid_png})", ""]
     return "\n".join(lines)
 
 
@@ -256,10 +284,17 @@ def main(argv: list[str] | None = None) -> int:
             loss_png = "results/loss.png"
     elif args.run:
         print(f"note: {args.run / 'metrics.jsonl'} not found; no loss curve", file=sys.stderr)
+    grid_png = None
+    grid = latest_sample_grid(args.run) if args.run else None
+    if grid is not None:
+        shutil.copyfile(grid, pictures_dir / "samples.png")
+        grid_png = "results/samples.png"
+    hero_picture(model_dir, args.data, pictures_dir / "hero.png", seed=args.seed)
 
     command = "python scripts/make_results.py " + (f"--run {args.run}" if args.run else f"--model {args.model}") + f" --data {args.data}"
-    (docs / "results.md").write_text(results_markdown(report, pictures, loss_png, command))
-    print(f"wrote {docs / 'results.md'} and {len(pictures) + (1 if loss_png else 0)} pictures in {pictures_dir}")
+    (docs / "results.md").write_text(results_markdown(report, pictures, loss_png, command, grid_png))
+    written = len(pictures) + 1 + (loss_png is not None) + (grid_png is not None)
+    print(f"wrote {docs / 'results.md'} and {written} pictures in {pictures_dir}")
     if args.readme:
         block = results_table(report) + "\n\n" + targets_text(report) + "\n\nDetails: [docs/results.md](docs/results.md)."
         if update_readme(args.readme, block):

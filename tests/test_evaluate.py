@@ -233,6 +233,9 @@ def test_make_results_writes_the_docs_table_pictures_loss_curve_and_readme_block
 
     run = tmp_path / "run"
     shutil.copytree(tiny_model_dir, run / "model")
+    (run / "samples").mkdir()
+    for step, shade in ((2, 40), (10, 200)):
+        Image.fromarray(np.full((8, 8, 3), shade, np.uint8)).save(run / "samples" / f"step-{step}.png")
     (run / "metrics.jsonl").write_text(
         "\n".join(json.dumps({"step": s, "train/loss": 1.0 / s, "train/rec": 0.5 / s, "train/kl": 3.0}) for s in range(1, 30))
         + "\n" + json.dumps({"step": 29, "val/loss": 0.05}) + "\n{\"step\": 3"  # a cut-short last line is ignored
@@ -252,6 +255,11 @@ def test_make_results_writes_the_docs_table_pictures_loss_curve_and_readme_block
     for name in ("pose", "random", "reconstructions", "diversity", "loss"):
         assert (docs / "results" / f"{name}.png").is_file(), name
         assert f"(results/{name}.png)" in md
+    hero = np.asarray(Image.open(docs / "results" / "hero.png"))
+    assert hero.shape[0] > 3 * 128 and hero.std() > 5  # three rows of 128 px tiles, not blank
+    # the newest training grid by step number, not by name (step-10 sorts before step-2)
+    assert (docs / "results" / "samples.png").read_bytes() == (run / "samples" / "step-10.png").read_bytes()
+    assert "(results/samples.png)" in md
     text = readme.read_text()
     assert "old table" not in text and "before" in text and "after" in text
     assert "| pose PCK@0.05, z from the prior |" in text and text.count("<!-- results:start -->") == 1

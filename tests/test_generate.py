@@ -351,7 +351,7 @@ def test_generator_api(generator):
     assert unposed.shape == (2, 128, 128, 4)
     z = generator.sample_z(3, seed=4, temperature=0.5)
     mean = generator.model.prior_mean.numpy()  # temperature scales the spread around the fitted prior's mean
-    np.testing.assert_allclose(z - mean, (generator.sample_z(3, seed=4) - mean) * 0.5, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(z - mean, (generator.sample_z(3, seed=4, temperature=1.0) - mean) * 0.5, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(z[:2], generator.sample_z(2, seed=4, temperature=0.5))
     with pytest.raises(GenerateError):
         generator.generate(np.zeros((2, 33, 3), np.float32))
@@ -498,7 +498,8 @@ def test_generate_console_script(tmp_path, tiny_model_dir, poses):
 
 def test_cli_defaults_match_the_library():
     """cli.py repeats two defaults so `--help` need not import torch; they must not drift."""
-    from poseguide import cli, generate
+    from poseguide import cli, evaluate, generate
 
     assert cli.DEFAULT_GENERATE_NUM == generate.DEFAULT_NUM
     assert cli.DEFAULT_TEMPERATURE == generate.DEFAULT_TEMPERATURE
+    assert evaluate.EvalSettings().temperature == generate.DEFAULT_TEMPERATURE
