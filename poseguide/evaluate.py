@@ -17,8 +17,8 @@ pixel metrics); nothing is downloaded. One run scores a model on a dataset's hel
 - FID/KID: only from a local Inception weights file (`--inception-weights`); skipped otherwise.
 
 Samples are drawn through `poseguide.generate.Generator` (the API the `generate` command uses)
-with latents chosen here: from the model's prior (N(0, I) noise through the Gaussian fitted to
-the training posteriors at export), its mean, and K latents for one pose. All latents are drawn up front from
+with latents chosen here: from the model's prior (fitted to the training posteriors at export,
+PoseCVAE.sample_latent), its mean, and K latents for one pose. All latents are drawn up front from
 one seeded generator, so results do not depend on the batch size. Reconstruction and the ELBO
 need the posterior's variance, so they call the model's encoder and decoder directly.
 """
@@ -349,13 +349,13 @@ def evaluate(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir:
     # Every latent up front, from one generator: results do not depend on batching.
     gen = torch.Generator().manual_seed(settings.seed)
     dim = model.latent_dim
-    def prior(noise: torch.Tensor) -> torch.Tensor:  # noise ~ N(0, I) -> the model's fitted latent prior
-        return model.latent_from_noise(noise, settings.temperature)
-    z_pose = prior(torch.randn(n, dim, generator=gen)).cpu()
-    z_null = prior(torch.randn(n, dim, generator=gen)).cpu()
+    def prior(num: int) -> torch.Tensor:  # latents from the model's fitted prior
+        return model.sample_latent(num, gen, settings.temperature).cpu()
+    z_pose = prior(n)
+    z_null = prior(n)
     posterior_noise = torch.randn(n, dim, generator=gen)
     div_count = min(settings.diversity_poses, n)
-    z_div = prior(torch.randn(div_count * settings.diversity_k, dim, generator=gen)).cpu()
+    z_div = prior(div_count * settings.diversity_k)
     rng = np.random.default_rng(settings.seed)
     shuffle = metrics.derangement(n, rng) if n >= 2 else None
 
@@ -762,8 +762,8 @@ def markdown(report: dict, other: dict | None = None) -> str:
         "## Pose fidelity",
         "",
         f"Samples are drawn from the held-out poses with **z from the prior** at temperature "
-        f"{report['settings']['temperature']:g} (N(0, I) noise, scaled, through the Gaussian the model fitted to its "
-        "training posteriors at export; and, for comparison, z = the prior mean), "
+        f"{report['settings']['temperature']:g} (the prior the model fitted to its training "
+        "posteriors at export, its spread scaled; and, for comparison, z = the prior mean), "
         "composited on the dataset background and re-detected by MediaPipe Pose (model_complexity=1) at the "
         "model's output resolution.",
         "",

@@ -252,16 +252,14 @@ class Generator:
     # --- latents ---------------------------------------------------------------------------
 
     def sample_z(self, num: int, seed: int = 0, temperature: float = DEFAULT_TEMPERATURE) -> torch.Tensor:
-        """`num` latents from the model's prior (noise ~ N(0, I) through the Gaussian fitted to
-        the training posteriors at export), temperature scaling the spread, on the CPU.
+        """`num` latents from the model's prior (fitted to the training posteriors at export;
+        PoseCVAE.sample_latent), temperature scaling the spread, on the CPU.
 
         Rows are drawn one after another from one seeded torch.Generator, so latent i is the
         same whatever `num` is: `--num 4` draws the first four of `--num 16`.
         """
         gen = torch.Generator().manual_seed(int(seed))
-        rows = [torch.randn(self.latent_dim, generator=gen) for _ in range(num)]
-        noise = torch.stack(rows) if rows else torch.zeros(0, self.latent_dim)
-        return self.model.latent_from_noise(noise, float(temperature)).cpu()
+        return self.model.sample_latent(num, gen, float(temperature)).cpu()
 
     @torch.inference_mode()
     def encode(self, images: np.ndarray, masks: np.ndarray, landmarks: np.ndarray) -> torch.Tensor:

@@ -634,8 +634,8 @@ class Trainer:
         image, mask, landmarks = to_model_inputs(batch, self.device, self.config.training.channels_last)
         k = image.shape[0]
         gen = torch.Generator().manual_seed(self.config.training.seed + 1)
-        z_rows = net.latent_from_noise(torch.randn(2, net.latent_dim, generator=gen).to(self.device), DEFAULT_TEMPERATURE)
-        z_free = net.latent_from_noise(torch.randn(k, net.latent_dim, generator=gen).to(self.device), DEFAULT_TEMPERATURE)
+        z_rows = net.sample_latent(2, gen, DEFAULT_TEMPERATURE)
+        z_free = net.sample_latent(k, gen, DEFAULT_TEMPERATURE)
         with _own_rng(self.device), self.accelerator.autocast():
             recon = net(image, mask, landmarks, sample_posterior=False)
             rows = [image.float(), composite(recon.rgb, recon.alpha_logits, self.background)]

@@ -10,6 +10,10 @@ pose-fidelity numbers next to their ceiling and floor, the detection rates, PSNR
 and diversity. With --readme README.md, the block between `<!-- results:start -->` and
 `<!-- results:end -->` in that file is replaced by the same table (nothing else is touched).
 Use --report-dir with --reuse to rebuild the docs from an existing report without re-evaluating.
+--temperatures 1 0.5 also evaluates at those sampling temperatures and tabulates the trade-off.
+
+The README's results come from:
+    python scripts/make_results.py --run runs/small --data data/vtest-128 --temperatures 1 0.5 --readme README.md
 """
 
 from __future__ import annotations
@@ -71,6 +75,7 @@ def _f(value, digits: int = 3) -> str:
 def results_table(report: dict) -> str:
     """One table a reader can take in at a glance: every score beside its ceiling and floor."""
     p, r, rec, div = report["pose"], report["realism"], report["reconstruction"], report["diversity"]
+    t = report["settings"]["temperature"]
     rows = [
         "| metric | model | ceiling (real images) | floor (shuffled poses) | normalised / ratio |",
         "|---|---:|---:|---:|---:|",
@@ -78,7 +83,7 @@ def results_table(report: dict) -> str:
     for a in ("0.05", "0.1"):
         key = f"pck@{a}"
         rows.append(
-            f"| pose PCK@{a}, z from the prior | {_f(p['samples'][key])} | {_f(p['ceiling'][key])} | "
+            f"| pose PCK@{a}, z from the prior (T={t:g}) | {_f(p['samples'][key])} | {_f(p['ceiling'][key])} | "
             f"{_f(p['floor'][key])} | {_f(p['normalised_samples'][key])} |"
         )
     rows.append(
@@ -90,7 +95,7 @@ def results_table(report: dict) -> str:
         f"{_f(_ratio(p['samples']['detection_rate'], r['real_detection_rate']))} |"
     )
     rows.append(
-        f"| person found in random samples | {_f(r['random_detection_rate'])} | {_f(r['real_detection_rate'])} | | "
+        f"| person found in random samples (T={t:g}) | {_f(r['random_detection_rate'])} | {_f(r['real_detection_rate'])} | | "
         f"{_f(r['ratio'])} |"
     )
     rows.append(f"| reconstruction PSNR (dB) | {_f(rec['psnr']['mean'], 2)} | | | |")
@@ -105,6 +110,26 @@ def results_table(report: dict) -> str:
         rows.append("| FID / KID | skipped: no local Inception weights (nothing is downloaded) | | | |")
     else:
         rows.append(f"| FID / KID (posed samples) | {_f(fid['samples']['fid'], 2)} / {_f(fid['samples']['kid_mean'], 4)} | | | |")
+    return "\n".join(rows)
+
+
+def temperature_table(reports: list[dict]) -> str:
+    """How the sampling temperature trades pose fidelity and realism against diversity, one
+    row per evaluation of the same model (T = 0 is z = the prior mean)."""
+    rows = [
+        "| temperature | PCK@0.1 | PCK@0.1 / ceiling | person found, posed | person found, random | random / real | diversity L1 (real) |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for report in sorted(reports, key=lambda r: -r["settings"]["temperature"]):
+        p, r, div = report["pose"], report["realism"], report["diversity"]
+        rows.append(
+            f"| {report['settings']['temperature']:g} | {_f(p['samples']['pck@0.1'])} | {_f(p['ratio_to_ceiling']['pck@0.1'])} "
+            f"| {_f(p['samples']['detection_rate'])} | {_f(r['random_detection_rate'])} | {_f(r['ratio'])} "
+            f"| {_f(div['samples_pairwise_l1'], 4)} ({_f(div['real_pairwise_l1'], 4)}) |"
+        )
+    z0 = reports[0]["pose"]
+    rows.append(f"| 0 (z = prior mean) | {_f(z0['samples_z0']['pck@0.1'])} | "
+                f"{_f(_ratio(z0['samples_z0']['pck@0.1'], z0['ceiling']['pck@0.1']))} | {_f(z0['samples_z0']['detection_rate'])} | | | 0 |")
     return "\n".join(rows)
 
 
@@ -179,7 +204,7 @@ def plot_loss(metrics_path: Path, out: Path) -> bool:
 
 
 def results_markdown(report: dict, pictures: dict[str, str], loss_png: str | None, command: str,
-                     grid_png: str | None = None) -> str:
+                     grid_png: str | None = None, sweep: list[dict] | None = None) -> str:
     m, d = report["model"], report["data"]
     step = m.get("training_step")
     lines = [
@@ -193,6 +218,8 @@ def results_markdown(report: dict, pictures: dict[str, str], loss_png: str | Non
         "",
         targets_text(report),
         "",
+        *([f"The same model at other sampling temperatures (`--temperature`; the default is "
+           f"{report['settings']['temperature']:g}):", "", temperature_table([report, *sweep]), ""] if sweep else []),
         "How to read it: MediaPipe is the judge, and it is imperfect on small, low-resolution people, so every "
         "pose score stands next to its ceiling (the real held-out images scored against the poses `prepare` "
         "stored) and its floor (the same samples scored against shuffled poses: upright walkers agree by chance). "
@@ -249,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--inception-weights", default=None)
+    parser.add_argument("--temperatures", type=float, nargs="*", default=[],
+                        help="also evaluate at these sampling temperatures (reports in REPORT_DIR-T<t>) and tabulate the trade-off")
     parser.add_argument("--readme", type=Path, default=None,
                         help="also replace the results block between the markers in this file (e.g. README.md)")
     parser.add_argument("--no-progress", action="store_true")
@@ -269,6 +298,20 @@ def main(argv: list[str] | None = None) -> int:
     except EvaluationError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+
+    sweep = []
+    for t in args.temperatures:
+        sweep_dir = Path(f"{report_dir}-T{t:g}")
+        try:
+            if args.reuse:
+                sweep.append(load_report(sweep_dir))
+            else:
+                settings = EvalSettings(num=args.num, seed=args.seed, temperature=t,
+                                        progress=False if args.no_progress else None)
+                sweep.append(evaluate(model_dir, args.data, sweep_dir, settings).report)
+        except EvaluationError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
 
     docs = args.docs
     pictures_dir = docs / "results"
@@ -292,11 +335,16 @@ def main(argv: list[str] | None = None) -> int:
     hero_picture(model_dir, args.data, pictures_dir / "hero.png", seed=args.seed)
 
     command = "python scripts/make_results.py " + (f"--run {args.run}" if args.run else f"--model {args.model}") + f" --data {args.data}"
-    (docs / "results.md").write_text(results_markdown(report, pictures, loss_png, command, grid_png))
+    if args.temperatures:
+        command += " --temperatures " + " ".join(f"{t:g}" for t in args.temperatures)
+    (docs / "results.md").write_text(results_markdown(report, pictures, loss_png, command, grid_png, sweep))
     written = len(pictures) + 1 + (loss_png is not None) + (grid_png is not None)
     print(f"wrote {docs / 'results.md'} and {written} pictures in {pictures_dir}")
     if args.readme:
-        block = results_table(report) + "\n\n" + targets_text(report) + "\n\nDetails: [docs/results.md](docs/results.md)."
+        block = results_table(report) + "\n\n" + targets_text(report)
+        if sweep:
+            block += "\n\nSampling temperature trades fidelity and realism against diversity:\n\n" + temperature_table([report, *sweep])
+        block += "\n\nDetails: [docs/results.md](docs/results.md)."
         if update_readme(args.readme, block):
             print(f"updated the results block in {args.readme}")
         else:

@@ -242,16 +242,24 @@ def test_make_results_writes_the_docs_table_pictures_loss_curve_and_readme_block
     )
     readme = tmp_path / "README.md"
     readme.write_text("# x\n\nbefore\n<!-- results:start -->\nold table\n<!-- results:end -->\nafter\n")
+    # --temperatures reads REPORT_DIR-T<t> with --reuse: a copy of the report, relabelled
+    report = tmp_path / "eval"
+    shutil.copytree(report_dir, report)
+    shutil.copytree(report_dir, tmp_path / "eval-T1.5")
+    hot = json.loads((tmp_path / "eval-T1.5" / "report.json").read_text())
+    hot["settings"]["temperature"] = 1.5
+    (tmp_path / "eval-T1.5" / "report.json").write_text(json.dumps(hot))
     docs = tmp_path / "docs"
     proc = subprocess.run(
         [sys.executable, "scripts/make_results.py", "--run", str(run), "--data", str(prepared_dataset),
-         "--report-dir", str(report_dir), "--reuse", "--docs", str(docs), "--readme", str(readme)],
+         "--report-dir", str(report), "--reuse", "--docs", str(docs), "--readme", str(readme), "--temperatures", "1.5"],
         cwd=REPO_DIR, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     md = (docs / "results.md").read_text()
     r = _report(report_dir)
-    assert f"| pose PCK@0.1, z from the prior | {r['pose']['samples']['pck@0.1']:.3f} | {r['pose']['ceiling']['pck@0.1']:.3f} |" in md
+    t = r["settings"]["temperature"]
+    assert f"| pose PCK@0.1, z from the prior (T={t:g}) | {r['pose']['samples']['pck@0.1']:.3f} | {r['pose']['ceiling']['pck@0.1']:.3f} |" in md
     for name in ("pose", "random", "reconstructions", "diversity", "loss"):
         assert (docs / "results" / f"{name}.png").is_file(), name
         assert f"(results/{name}.png)" in md
@@ -262,4 +270,6 @@ def test_make_results_writes_the_docs_table_pictures_loss_curve_and_readme_block
     assert "(results/samples.png)" in md
     text = readme.read_text()
     assert "old table" not in text and "before" in text and "after" in text
-    assert "| pose PCK@0.05, z from the prior |" in text and text.count("<!-- results:start -->") == 1
+    assert f"| pose PCK@0.05, z from the prior (T={t:g}) |" in text and text.count("<!-- results:start -->") == 1
+    sweep = text[text.index("| temperature |"):]
+    assert sweep.index("| 1.5 |") < sweep.index(f"| {t:g} | {r['pose']['samples']['pck@0.1']:.3f} |") < sweep.index("| 0 (z = prior mean) |")

@@ -92,20 +92,34 @@ def test_dropped_samples_train_the_pose_drawn_from_their_latent():
 def test_fitted_latent_prior_matches_the_posteriors_and_is_saved(tmp_path):
     torch.manual_seed(0)
     model = PoseCVAE(ModelConfig(**TINY)).eval()
-    noise = torch.randn(4, 32)
-    torch.testing.assert_close(model.latent_from_noise(noise), noise)  # identity before fitting
-    scale = torch.linspace(0.5, 2.0, 32)
-    mu = 3.0 + torch.randn(20000, 32) * scale
-    logvar = torch.full((20000, 32), -20.0)  # tiny posterior variance
+    a = model.config.appearance_dim
+    noise, pick = torch.randn(4, 32), torch.rand(4)
+    torch.testing.assert_close(model.latent_from_noise(noise, pick), noise)  # identity before fitting
+    # appearance entries: a Gaussian with these scales; pose entries: on a few tight points
+    n = 20000
+    scale = torch.linspace(0.5, 2.0, a)
+    points = torch.randn(8, 32 - a) * 3
+    mu = torch.cat([3.0 + torch.randn(n, a) * scale, points[torch.arange(n) % 8]], dim=1)
+    logvar = torch.full((n, 32), -20.0)  # tiny posterior variance
     model.fit_latent_prior(mu, logvar)
-    z = model.latent_from_noise(torch.randn(20000, 32))
-    torch.testing.assert_close(z.mean(0), torch.full((32,), 3.0), atol=0.06, rtol=0)
-    torch.testing.assert_close(z.std(0), scale, atol=0.05, rtol=0.03)
-    torch.testing.assert_close(model.latent_from_noise(torch.zeros(1, 32), temperature=0.5)[0], model.prior_mean)
+    z = model.sample_latent(n, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(z[:, :a].mean(0), torch.full((a,), 3.0), atol=0.06, rtol=0)
+    torch.testing.assert_close(z[:, :a].std(0), scale, atol=0.05, rtol=0.03)
+    # every random pose latent is one of the training ones (a single Gaussian would fall between)
+    distance = torch.cdist(z[:, a:], points, compute_mode="donot_use_mm_for_euclid_dist")
+    assert distance.min(dim=1).values.max() < 1e-3
+    assert len(torch.unique(distance.argmin(dim=1))) == 8
+    # temperature scales every entry's spread around its centre (the prior mean, the picked component)
+    gen = lambda: torch.Generator().manual_seed(2)  # noqa: E731
+    z0, z1, z05 = (model.sample_latent(5, gen(), temperature=t) for t in (0.0, 1.0, 0.5))
+    torch.testing.assert_close(z05 - z0, 0.5 * (z1 - z0))
+    torch.testing.assert_close(z0[:, :a], model.prior_mean[:a].expand(5, -1))
+    # row i does not depend on how many rows are drawn
+    torch.testing.assert_close(model.sample_latent(3, gen()), model.sample_latent(5, gen())[:3])
     model.save_pretrained(tmp_path / "m")
     loaded = PoseCVAE.from_pretrained(tmp_path / "m")
-    assert torch.equal(loaded.prior_scale_tril, model.prior_scale_tril)
-    assert torch.equal(loaded.prior_mean, model.prior_mean)
+    for name in ("prior_mean", "prior_scale_tril", "pose_prior_mean", "pose_prior_std"):
+        assert torch.equal(getattr(loaded, name), getattr(model, name)), name
 
 
 def test_decoder_uses_the_pose():
