@@ -432,7 +432,14 @@ class Trainer:
 
     def load_checkpoint(self, path: Path) -> None:
         layout = (self.accelerator.num_processes, len(self.loader))
-        self.accelerator.load_state(str(path))
+        try:
+            self.accelerator.load_state(str(path))
+        except (RuntimeError, KeyError, ValueError, OSError) as err:  # torch/safetensors: wrong shapes, keys, bytes
+            reason = str(err).strip().splitlines()
+            raise UserError(
+                f"{path}: cannot resume from this checkpoint, it does not match this model and config "
+                f"({reason[-1].strip() if reason else type(err).__name__}); start a new --output-dir or fix the config"
+            ) from None
         self.last_saved_step = self.state.global_step
         self.log(f"resumed from {path} at step {self.state.global_step}")
         if (self.state.num_processes, self.state.batches_per_epoch) != layout:

@@ -318,3 +318,18 @@ def test_user_errors_are_one_line_before_training(config_file, prepared_dataset,
     assert "not a training checkpoint" in _errors(capsys, [*out, "--resume", str(tmp_path)])
     assert "--config is required" in _errors(capsys, ["--resume", "latest"])
     assert "no checkpoint to export" in _errors(capsys, [*out, "--export-only"])
+
+
+@pytest.mark.slow
+def test_resuming_a_checkpoint_of_another_model_is_one_line(full_run, tmp_path):
+    """A checkpoint that does not fit the configured model (another size, another version)
+    stops with one line naming it, not a state-dict traceback, and leaves the run untouched."""
+    run = tmp_path / "run"
+    shutil.copytree(full_run, run, ignore=shutil.ignore_patterns("wandb", "model"))
+    before = sorted(p.name for p in (run / "checkpoints").iterdir())
+    proc = script("--output-dir", str(run), "--resume", "latest", "--export-only", "model.latent_dim=24")
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "checkpoint-12: cannot resume from this checkpoint, it does not match this model and config" in last
+    assert "Traceback" not in proc.stderr
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == before and not (run / "model").exists()
