@@ -107,7 +107,9 @@ def test_resume_after_ctrl_c_gives_the_same_dataset(tmp_path, prepared_dataset, 
     shards = out / "shards"
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None:
-        if shards.is_dir() and len(list(shards.glob("*.npz"))) >= 3:
+        # Interrupt as soon as the first unit is written: 13 of 14 remain (a few seconds of
+        # work), so a busy CI machine cannot finish the run before the signal lands.
+        if shards.is_dir() and any(shards.glob("*.npz")):
             break
         time.sleep(0.02)
     assert proc.poll() is None, "prepare finished before it could be interrupted"
@@ -115,7 +117,7 @@ def test_resume_after_ctrl_c_gives_the_same_dataset(tmp_path, prepared_dataset, 
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-2000:]
     done = len(list(shards.glob("*.npz")))
-    assert 3 <= done < 14
+    assert 1 <= done < 14
     assert not (out / "manifest.json").exists()
 
     resumed = run_cli("prepare", vtest_frames[0].parent, "--out", out, "--workers", "1", "--no-progress")
