@@ -103,7 +103,10 @@ def test_resume_after_ctrl_c_gives_the_same_dataset(tmp_path, prepared_dataset, 
     out = tmp_path / "data"
     cmd = [sys.executable, "-m", "poseguide.cli", "prepare", str(vtest_frames[0].parent), "--out", str(out),
            "--workers", "2", "--no-progress"]
-    proc = subprocess.Popen(cmd, cwd=REPO_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # As from a terminal: a test run started in the background (`cmd &`, nohup, some CI
+    # runners) passes SIGINT down as ignored, and Python then rightly ignores Ctrl-C too.
+    proc = subprocess.Popen(cmd, cwd=REPO_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     shards = out / "shards"
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None:
