@@ -465,7 +465,12 @@ class Trainer:
                 import secrets
 
                 id_file.write_text(secrets.token_hex(4) + "\n")
-            init_kwargs["wandb"] = {"dir": str(self.run_dir), "id": id_file.read_text().strip(), "resume": "allow", "name": run_name}
+            wandb_kwargs = {"dir": str(self.run_dir), "id": id_file.read_text().strip(), "name": run_name}
+            if os.environ.get("WANDB_MODE", "offline") not in ("offline", "dryrun", "disabled"):
+                # Online, resume joins the run. Offline, W&B ignores it with a warning; the same
+                # id already makes `wandb sync` upload every offline segment as one run.
+                wandb_kwargs["resume"] = "allow"
+            init_kwargs["wandb"] = wandb_kwargs
         tracker_config = {k: (str(v) if isinstance(v, (list, tuple)) or v is None else v) for k, v in self.config.flat().items()}
         acc.init_trackers(cfg.project if cfg.report_to == "wandb" else run_name, config=tracker_config, init_kwargs=init_kwargs)
 
