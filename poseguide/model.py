@@ -330,28 +330,17 @@ class PoseCVAE(nn.Module):
     def decode_condition(self, z: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.decoder(z[:, : self.config.appearance_dim], self._pyramid(cond))
 
-    def latent_condition(self, z: torch.Tensor, cond: torch.Tensor, present: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Fill the null-condition rows with the pose drawn from z (its "present" channel left at
-        0, so the decoder can tell it from a pose the user gave). Returns (cond, drawn pose)."""
-        if self.pose_head is None:
-            return cond, None
-        pose = self.draw_pose(z)
+    def _render_unposed(self, cond: torch.Tensor, pose: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        """Fill the rows without a given pose with `pose`, rendered with its "present" channel
+        at 0 so the decoder can tell it from a pose the user gave. Unposed samples are decoded in
+        the pose drawn from z; while training, dropped rows in their true pose (teacher forcing),
+        so the decoder learns to draw bodies in that mode from the first step while the pose
+        head learns to give it poses."""
         if bool(present.all()):
-            return cond, pose
-        drawn = render_condition(pose.detach().float(), cond.shape[-1], None, self.config.sigma_fraction)
-        drawn[:, PRESENT_CHANNEL] = 0
-        return torch.where(present[:, None, None, None], cond, drawn.to(cond.dtype)), pose
-
-    def _teacher_condition(self, cond: torch.Tensor, landmarks: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
-        """While training, rows whose condition was dropped are decoded in their true pose with
-        "pose present" off, exactly as an unposed sample is decoded in the pose its z gives:
-        the decoder learns to draw bodies in that mode from the first step, while the pose head
-        learns to give it poses."""
-        if self.pose_head is None or bool(present.all()):
             return cond
-        true = render_condition(landmarks.float(), cond.shape[-1], None, self.config.sigma_fraction)
-        true[:, PRESENT_CHANNEL] = 0
-        return torch.where(present[:, None, None, None], cond, true.to(cond.dtype))
+        rendered = render_condition(pose.detach().float(), cond.shape[-1], None, self.config.sigma_fraction)
+        rendered[:, PRESENT_CHANNEL] = 0
+        return torch.where(present[:, None, None, None], cond, rendered.to(cond.dtype))
 
     def decode(
         self, z: torch.Tensor, landmarks: torch.Tensor | None = None, present: torch.Tensor | None = None
@@ -363,7 +352,8 @@ class PoseCVAE(nn.Module):
             present = torch.zeros(batch, dtype=torch.bool, device=z.device)
         elif present is None:
             present = torch.ones(batch, dtype=torch.bool, device=z.device)
-        cond, _ = self.latent_condition(z, cond, present)
+        if self.pose_head is not None and not bool(present.all()):
+            cond = self._render_unposed(cond, self.draw_pose(z), present)
         return self.decode_condition(z, cond)
 
     def draw_pose(self, z: torch.Tensor) -> torch.Tensor | None:
@@ -396,7 +386,7 @@ class PoseCVAE(nn.Module):
         else:
             z = mu.float()
         pose = self.draw_pose(z)
-        decoder_cond = self._teacher_condition(cond, landmarks, present)
+        decoder_cond = cond if self.pose_head is None else self._render_unposed(cond, landmarks, present)
         rgb, alpha_logits = self.decode_condition(z, decoder_cond)
         return CVAEOutput(rgb, alpha_logits, mu, logvar, z, present, decoder_cond, pose)
 
