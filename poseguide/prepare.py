@@ -33,6 +33,7 @@ import signal
 import sys
 import tempfile
 import time
+import zipfile
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -90,7 +91,9 @@ class PrepareSettings:
     val_fraction: float = 0.1
     segment_seconds: float = 10.0  # a video is split into train/val by segments this long
     split_gap_seconds: float = 1.0  # train frames this close to a val segment are dropped
-    chunk_frames: int = 25  # sampled video frames per unit (small: less idle time at the end)
+    # Sampled video frames per unit. Small: less idle time at the end of a run; a multiple of
+    # detector.detect_every: HOG runs on each unit's first frame, so then on every 10th exactly.
+    chunk_frames: int = 20
     framing: framing.FramingSettings = framing.FramingSettings()
     detector: DetectorSettings = DetectorSettings()
 
@@ -351,12 +354,16 @@ def _filter_people(people, settings: PrepareSettings, source: str, frame: int, s
 
 
 def _write_shard(path: Path, arrays: dict, meta: dict) -> None:
-    """np.savez_compressed to a temp file, then rename: a shard is there whole or not at all."""
+    """An .npz (np.load reads it) written to a temp file, then renamed: a shard is there whole
+    or not at all. Deflate level 1, not np.savez_compressed's 6: half the time, 6% larger."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+    members = {"meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays}
     try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays)
+        with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+            for name, array in members.items():
+                with zf.open(f"{name}.npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -538,11 +545,10 @@ def _run_units(
                 for r in pool.imap_unordered(_run_unit, args, chunksize=1):
                     frames += r.frames
                     bar.update(r.frames)
-                pool.close()
-            except BaseException:
-                pool.terminate()
-                raise
             finally:
+                # Every shard is on disk before its result arrives, so stopping the workers
+                # now loses nothing, and skips tearing down each MediaPipe graph (~0.2 s).
+                pool.terminate()
                 pool.join()
     finally:
         bar.close()
