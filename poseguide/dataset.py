@@ -15,7 +15,6 @@ workers and processes.
 from __future__ import annotations
 
 import csv
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,10 +23,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from poseguide.jsonfile import read_versioned_json
 from poseguide.landmarks import NUM_LANDMARKS, flip_horizontal
+from poseguide.prepare import FORMAT as DATASET_FORMAT, VERSION as DATASET_VERSION
 
-DATASET_FORMAT = "poseguide-dataset"
-DATASET_VERSION = 1
 ARRAY_FILES = ("images.npy", "masks.npy", "landmarks.npy")
 
 
@@ -59,16 +58,7 @@ def validate_dataset(root: str | Path, image_size: int | None = None) -> Dataset
     manifest_path = root / "manifest.json"
     if not manifest_path.is_file():
         raise DatasetError(f"{manifest_path}: missing; {root} is not a prepared dataset (run `poseguide prepare`)")
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DatasetError(f"{manifest_path}: not valid JSON ({err})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != DATASET_FORMAT:
-        raise DatasetError(f"{manifest_path}: not a poseguide dataset manifest (format should be {DATASET_FORMAT!r})")
-    if manifest.get("version") != DATASET_VERSION:
-        raise DatasetError(
-            f"{manifest_path}: dataset format version {manifest.get('version')!r}; this poseguide reads version {DATASET_VERSION}"
-        )
+    manifest = read_versioned_json(manifest_path, DATASET_FORMAT, DATASET_VERSION, "dataset manifest", DatasetError)
     size = manifest.get("image_size")
     if not isinstance(size, int) or size < 1:
         raise DatasetError(f"{manifest_path}: bad image_size {size!r}")

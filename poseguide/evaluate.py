@@ -38,6 +38,7 @@ import torch
 
 from poseguide import landmarks as lm
 from poseguide import metrics
+from poseguide.jsonfile import read_versioned_json
 from poseguide.model import DEFAULT_TEMPERATURE
 
 REPORT_FORMAT = "poseguide-evaluation"
@@ -655,15 +656,7 @@ def load_report(path: str | os.PathLike) -> dict:
         path = path / REPORT_JSON
     if not path.is_file():
         raise EvaluationError(f"--compare {path}: no such report (give a report.json or its directory)")
-    try:
-        report = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise EvaluationError(f"--compare {path}: not valid JSON ({err})") from None
-    if not isinstance(report, dict) or report.get("format") != REPORT_FORMAT:
-        raise EvaluationError(f"--compare {path}: not a poseguide evaluation report")
-    if report.get("version") != REPORT_VERSION:
-        raise EvaluationError(f"--compare {path}: report version {report.get('version')!r}, expected {REPORT_VERSION}")
-    return report
+    return read_versioned_json(path, REPORT_FORMAT, REPORT_VERSION, "evaluation report", EvaluationError, f"--compare {path}")
 
 
 def comparison_rows(report: dict, other: dict) -> list[tuple[str, str, str, str]]:

@@ -25,6 +25,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from poseguide.heatmaps import DEFAULT_SIGMA_FRACTION, NUM_CONDITION_CHANNELS, PRESENT_CHANNEL, render_condition
+from poseguide.jsonfile import read_versioned_json
 
 MODEL_FORMAT = "poseguide-model"
 MODEL_FORMAT_VERSION = 1
@@ -516,16 +517,7 @@ def read_model_config(directory: str | os.PathLike) -> dict:
     path = directory / CONFIG_NAME
     if not path.is_file():
         raise ModelLoadError(f"{path}: missing (a model directory holds {WEIGHTS_NAME} and {CONFIG_NAME})")
-    try:
-        config = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ModelLoadError(f"{path}: not valid JSON ({err})") from None
-    if not isinstance(config, dict) or config.get("format") != MODEL_FORMAT:
-        raise ModelLoadError(f"{path}: not a poseguide model config (format should be {MODEL_FORMAT!r})")
-    if config.get("version") != MODEL_FORMAT_VERSION:
-        raise ModelLoadError(
-            f"{path}: model format version {config.get('version')!r}; this poseguide reads version {MODEL_FORMAT_VERSION}"
-        )
+    config = read_versioned_json(path, MODEL_FORMAT, MODEL_FORMAT_VERSION, "model config", ModelLoadError)
     if not isinstance(config.get("model"), dict):
         raise ModelLoadError(f"{path}: has no 'model' section")
     return config

@@ -44,6 +44,7 @@ import numpy as np
 from poseguide import framing, landmarks as lm
 from poseguide.decode import DecodeError, decode_image, is_media_path, is_video_path, iter_video_frames, probe_video
 from poseguide.extract import DetectorSettings
+from poseguide.jsonfile import read_versioned_json
 
 FORMAT = "poseguide-dataset"
 VERSION = 1
@@ -781,13 +782,7 @@ def load_manifest(data_dir: str | os.PathLike) -> dict:
     path = Path(data_dir) / "manifest.json"
     if not path.exists():
         raise PrepareError(f"{data_dir} is not a prepared dataset (no manifest.json); run `poseguide prepare` first")
-    try:
-        manifest = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise PrepareError(f"{path}: unreadable ({err.__class__.__name__})") from None
-    if manifest.get("format") != FORMAT:
-        raise PrepareError(f"{path}: format is {manifest.get('format')!r}, expected {FORMAT!r}")
-    return manifest
+    return read_versioned_json(path, FORMAT, VERSION, "dataset manifest", PrepareError)
 
 
 def read_samples(data_dir: str | os.PathLike) -> list[dict]:
