@@ -160,9 +160,14 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from poseguide.train import run
+    from poseguide.config import ConfigError
+    from poseguide.dataset import DatasetError
+    from poseguide.train import TrainingError, run
 
-    return run(args)
+    try:
+        return run(args)
+    except (ConfigError, DatasetError, TrainingError) as err:
+        raise UserError(str(err)) from None
 
 
 GENERATE_DESCRIPTION = """\

@@ -43,10 +43,8 @@ import torch
 from torch.optim.swa_utils import AveragedModel
 from torch.utils.data import DataLoader
 
-from poseguide.cli import UserError
 from poseguide.config import Config, ConfigError, diff_configs, load_config, read_yaml, save_config
 from poseguide.dataset import (
-    DatasetError,
     DatasetInfo,
     EpochSampler,
     PoseDataset,
@@ -64,6 +62,10 @@ WANDB_ID_FILE = "wandb-run-id"
 # Config keys a resumed run may change without breaking the exact continuation.
 RESUME_SAFE_KEYS = ("training.max_steps", "training.checkpointing_steps", "training.checkpoints_total_limit")
 GRID_ROWS = ("input", "reconstruction", "pose", "posed sample z1", "posed sample z2", "unconditional")
+
+
+class TrainingError(ValueError):
+    """A problem the user can fix (arguments, a run directory, a checkpoint): one line."""
 
 
 class NonFiniteLoss(RuntimeError):
@@ -222,7 +224,7 @@ class Plan:
 
 
 def make_plan(args: argparse.Namespace) -> Plan:
-    """Resolve the config and the checkpoint to start from. Raises ConfigError/UserError."""
+    """Resolve the config and the checkpoint to start from. Raises ConfigError/TrainingError."""
     overrides = list(args.overrides or [])
     resume_arg = args.resume
     config_path = args.config
@@ -234,7 +236,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
         elif args.output_dir:
             run_dir = Path(args.output_dir)
         if run_dir is None or not (run_dir / "config.yaml").is_file():
-            raise UserError("--config is required (or --resume PATH / --output-dir of a run that has a config.yaml)")
+            raise TrainingError("--config is required (or --resume PATH / --output-dir of a run that has a config.yaml)")
         config_path = run_dir / "config.yaml"
         if args.output_dir is None:
             overrides.insert(0, f"training.output_dir={run_dir}")
@@ -250,13 +252,13 @@ def make_plan(args: argparse.Namespace) -> Plan:
     if resume_arg == "latest" or (args.export_only and resume_arg is None):
         resume = existing[-1] if existing else None
         if resume is None and args.export_only:
-            raise UserError(f"{run_dir}: no checkpoint to export (train first)")
+            raise TrainingError(f"{run_dir}: no checkpoint to export (train first)")
     elif resume_arg:
         resume = Path(resume_arg)
         if not resume.is_dir() or not (resume / "random_states_0.pkl").is_file():
-            raise UserError(f"{resume}: not a training checkpoint (expected a checkpoints/checkpoint-<step> directory)")
+            raise TrainingError(f"{resume}: not a training checkpoint (expected a checkpoints/checkpoint-<step> directory)")
     elif existing:
-        raise UserError(
+        raise TrainingError(
             f"{run_dir} already holds checkpoints (newest: {existing[-1].name}); pass --resume latest to continue "
             f"that run, or choose another --output-dir"
         )
@@ -300,7 +302,7 @@ class Trainer:
             os.environ.setdefault("WANDB_DIR", str(self.run_dir))
         if t.mixed_precision == "fp16" and PartialState().device.type == "cpu":
             # Accelerate 1.x does not refuse this: it silently trains in fp32 without autocast.
-            raise UserError(
+            raise TrainingError(
                 "training.mixed_precision=fp16 needs a GPU (on a CPU Accelerate would silently train in fp32); "
                 "use training.mixed_precision=bf16 or no"
             )
@@ -370,7 +372,7 @@ class Trainer:
         self.net = acc.unwrap_model(model)
 
         if len(loader) < 1:
-            raise UserError(
+            raise TrainingError(
                 f"{self.info.root}: {len(self.train_set)} training samples are fewer than one batch "
                 f"({t.batch_size} x {acc.num_processes} processes); lower training.batch_size"
             )
@@ -436,7 +438,7 @@ class Trainer:
             self.accelerator.load_state(str(path))
         except (RuntimeError, KeyError, ValueError, OSError) as err:  # torch/safetensors: wrong shapes, keys, bytes
             reason = str(err).strip().splitlines()
-            raise UserError(
+            raise TrainingError(
                 f"{path}: cannot resume from this checkpoint, it does not match this model and config "
                 f"({reason[-1].strip() if reason else type(err).__name__}); start a new --output-dir or fix the config"
             ) from None
@@ -866,10 +868,6 @@ class Trainer:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Entry for `poseguide train` and scripts/train.py (through poseguide.cli)."""
-    try:
-        plan = make_plan(args)
-        trainer = Trainer(plan)
-    except (ConfigError, DatasetError) as err:
-        raise UserError(str(err)) from None
-    return trainer.fit()
+    """Entry for `poseguide train` and scripts/train.py (through poseguide.cli, which prints
+    ConfigError, DatasetError and TrainingError as one line)."""
+    return Trainer(make_plan(args)).fit()
