@@ -264,6 +264,16 @@ def update_readme(readme: Path, block: str) -> bool:
     return True
 
 
+def evaluated(args: argparse.Namespace, model_dir: Path, report_dir: Path | None, **settings) -> tuple[dict, Path]:
+    """(report, its directory): read back from report_dir with --reuse, else evaluated now with
+    these EvalSettings fields on top of --num, --seed and --no-progress."""
+    if args.reuse:
+        return load_report(report_dir), report_dir
+    settings = EvalSettings(num=args.num, seed=args.seed, progress=False if args.no_progress else None, **settings)
+    result = evaluate(model_dir, args.data, report_dir, settings)
+    return result.report, result.out_dir
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     src = parser.add_mutually_exclusive_group(required=True)
@@ -284,34 +294,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     model_dir = resolve_model_dir(args.run if args.run else args.model)
+    if args.reuse and args.report_dir is None:
+        parser.error("--reuse needs --report-dir")
     try:
-        if args.reuse:
-            if args.report_dir is None:
-                parser.error("--reuse needs --report-dir")
-            report, report_dir = load_report(args.report_dir), args.report_dir
-        else:
-            settings = EvalSettings(num=args.num, seed=args.seed, inception_weights=args.inception_weights,
-                                    progress=False if args.no_progress else None)
-            result = evaluate(model_dir, args.data, args.report_dir, settings)
-            report, report_dir = result.report, result.out_dir
+        report, report_dir = evaluated(args, model_dir, args.report_dir, inception_weights=args.inception_weights)
+        if not args.reuse:
             print(console_summary(report, report_dir))
+        sweep = [evaluated(args, model_dir, Path(f"{report_dir}-T{t:g}"), temperature=t)[0] for t in args.temperatures]
     except EvaluationError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-
-    sweep = []
-    for t in args.temperatures:
-        sweep_dir = Path(f"{report_dir}-T{t:g}")
-        try:
-            if args.reuse:
-                sweep.append(load_report(sweep_dir))
-            else:
-                settings = EvalSettings(num=args.num, seed=args.seed, temperature=t,
-                                        progress=False if args.no_progress else None)
-                sweep.append(evaluate(model_dir, args.data, sweep_dir, settings).report)
-        except EvaluationError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
 
     docs = args.docs
     pictures_dir = docs / "results"
