@@ -287,8 +287,7 @@ def isolate_person_mask(mask: np.ndarray, points: np.ndarray, threshold: float =
     if bones:  # one call for every bone: the same pixels as cv2.line per bone
         cv2.polylines(seeds, bones, False, 1, thickness)
     touched = np.zeros(count, dtype=np.uint8)
-    touched[labels[(seeds > 0) & (binary > 0)]] = 1
-    touched[0] = 0  # label 0 is the background
+    touched[labels[(seeds > 0) & (binary > 0)]] = 1  # foreground labels only: never 0
     if not touched.any():
         return mask
     # Soft edges below 0.5 belong to the nearest kept part: grow the kept parts a little.
