@@ -1,11 +1,15 @@
-"""Model sizes: parameters, FLOPs per image, and CPU forward+backward time per image.
+"""Model sizes: parameters, FLOPs per image, and forward+backward time per image by precision.
 
 For each preset in poseguide.model.MODEL_PRESETS, in one run: parameter count, FLOPs of one
 encode+decode and of a decode alone (torch's FlopCounterMode), and the time of a training
-step's forward + backward (model and loss, no optimiser) per image on this CPU, in fp32 and
-in bf16 autocast + channels_last, with their ratio.
+step's forward + backward (model and loss, no optimiser) per image on this machine in fp32,
+fp32 + channels_last, bf16 autocast and bf16 + channels_last, with the ratios to fp32 and the
+variant `precision: auto` picks here. The hardware line comes first: a figure means nothing
+without its CPU class (bf16 is several times faster than fp32 with AMX, and several times
+slower without it).
 
     python benchmarks/bench_model.py [--batch 16] [--repeats 3] [--sizes small base large]
+    ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 python benchmarks/bench_model.py   # an AVX2 CPU
 """
 
 from __future__ import annotations
@@ -16,14 +20,22 @@ import time
 
 import torch
 
+from poseguide import hardware
 from poseguide.losses import LossConfig, VAELoss
 from poseguide.model import MODEL_PRESETS, PoseCVAE, count_parameters, flops_per_image, preset
 
+VARIANTS = {  # name: (autocast bf16, channels_last)
+    "fp32": (False, False),
+    "fp32+CL": (False, True),
+    "bf16": (True, False),
+    "bf16+CL": (True, True),
+}
 
-def step_seconds(model: PoseCVAE, loss_fn: VAELoss, batch: int, bf16: bool, repeats: int) -> float:
+
+def step_seconds(model: PoseCVAE, loss_fn: VAELoss, batch: int, bf16: bool, channels_last: bool, repeats: int) -> float:
     """Median wall time of forward + backward over `repeats` steps, after one warm-up."""
     size = model.config.image_size
-    fmt = torch.channels_last if bf16 else torch.contiguous_format
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(memory_format=fmt).train()
     gen = torch.Generator().manual_seed(0)
     image = (torch.rand(batch, 3, size, size, generator=gen) * 2 - 1).contiguous(memory_format=fmt)
@@ -47,21 +59,29 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sizes", nargs="+", default=list(MODEL_PRESETS), choices=list(MODEL_PRESETS))
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}")
-    print("| size | image | params | GFLOPs/img (enc+dec) | GFLOPs/img (decode) | fwd+bwd ms/img fp32 | fwd+bwd ms/img bf16+CL | speed-up |")
-    print("|---|---|---|---|---|---|---|---|")
+    hw = hardware.detect("cpu")
+    choice = hardware.choose_precision(hw)
+    auto = ("bf16" if choice.mixed_precision == "bf16" else "fp32") + ("+CL" if choice.channels_last else "")
+    print(f"hardware: {hw.summary()}; {torch.get_num_threads()} threads, batch {args.batch}")
+    print(f"precision auto here: {auto} ({choice.reason})")
+    names = args.variants
+    print("| size | image | params | GFLOPs/img (enc+dec) | GFLOPs/img (decode) | "
+          + " | ".join(f"ms/img {n}" for n in names) + " | " + " | ".join(f"{n} vs fp32" for n in names if n != "fp32") + " |")
+    print("|---" * (5 + len(names) + len([n for n in names if n != "fp32"])) + "|")
     loss_fn = VAELoss(LossConfig())
     for name in args.sizes:
         torch.manual_seed(0)
         model = PoseCVAE(preset(name))
         flops = flops_per_image(model)
-        fp32 = step_seconds(model, loss_fn, args.batch, bf16=False, repeats=args.repeats) / args.batch
-        bf16 = step_seconds(model, loss_fn, args.batch, bf16=True, repeats=args.repeats) / args.batch
+        ms = {v: step_seconds(model, loss_fn, args.batch, *VARIANTS[v], repeats=args.repeats) / args.batch * 1e3 for v in names}
+        base = ms.get("fp32")
+        ratios = [f"{base / ms[n]:.2f}x" if base else "-" for n in names if n != "fp32"]
         print(
             f"| {name} | {model.config.image_size} px | {count_parameters(model) / 1e6:.2f} M "
-            f"| {flops['forward'] / 1e9:.2f} | {flops['decode'] / 1e9:.2f} "
-            f"| {fp32 * 1e3:.0f} | {bf16 * 1e3:.0f} | {fp32 / bf16:.2f}x |",
+            f"| {flops['forward'] / 1e9:.2f} | {flops['decode'] / 1e9:.2f} | "
+            + " | ".join(f"{ms[n]:.0f}" for n in names) + " | " + " | ".join(ratios) + " |",
             flush=True,
         )
 

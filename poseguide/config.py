@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -55,6 +56,9 @@ class TrainingConfig:
     output_dir: str = "runs/small"  # the run directory
     seed: int = 0
     max_steps: int = 3000  # optimiser steps (one step = gradient_accumulation_steps batches)
+    # A wall-clock budget for the whole run. The first steps are timed and max_steps is then
+    # lowered to what fits (never raised); the choice is saved with the run so a resume is exact.
+    max_minutes: float | None = None
     batch_size: int = 32  # per device
     gradient_accumulation_steps: int = 1
     learning_rate: float = 1e-3
@@ -67,8 +71,11 @@ class TrainingConfig:
     lr_power: float = 1.0  # polynomial decay power (1 = linear)
     lr_end: float = 1e-6  # the learning rate at max_steps, for polynomial and cosine decay
     max_grad_norm: float = 1.0  # 0 turns clipping off
-    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
-    channels_last: bool = False  # NHWC convolutions (faster on CPUs with bf16/AMX)
+    # auto: bf16 where the hardware has it natively (AMX/AVX512-BF16 CPUs, Ampere+ GPUs), fp16
+    # on older GPUs, fp32 elsewhere (poseguide.hardware). The resolved choice is saved with the run.
+    mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
+    channels_last: bool | Literal["auto"] = "auto"  # NHWC convolutions; auto: with bf16/fp16
+    compile: bool = False  # torch.compile the model (benchmarks/bench_compile.py: slower end to end on a 2-core CPU)
     # Torch threads per process when training on CPU. None: the physical cores this process may
     # use, shared among the processes on this machine. (`accelerate launch` sets OMP_NUM_THREADS=1,
     # which ran configs/small.yaml at 11 instead of 18 images/s on 2 cores.)
@@ -87,8 +94,10 @@ class TrainingConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.learning_rate <= 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if not 0 < self.learning_rate < math.inf:
+            raise ValueError(f"learning_rate must be a finite number > 0, got {self.learning_rate}")
+        if self.max_minutes is not None and not 0 < self.max_minutes < math.inf:
+            raise ValueError(f"max_minutes must be a finite number > 0 or null, got {self.max_minutes}")
         if self.lr_warmup_steps < 0:
             raise ValueError(f"lr_warmup_steps must be >= 0, got {self.lr_warmup_steps}")
         if self.lr_scheduler != "constant" and not 0 <= self.lr_end < self.learning_rate:

@@ -71,6 +71,7 @@ class EvalSettings:
     pck_thresholds: tuple[float, ...] = metrics.PCK_THRESHOLDS
     inception_weights: str | None = None
     picture_columns: int = 8
+    precision: str = "auto"  # as `generate --precision`; the report records what ran
     progress: bool | None = None  # None: a bar only on a terminal
 
     def __post_init__(self) -> None:
@@ -106,13 +107,13 @@ def default_out_dir(model_dir: Path) -> Path:
     return model_dir.parent / f"{model_dir.name}-eval"
 
 
-def load_generator(model_dir: Path):
-    """The model as `generate` loads it (fp32 on the CPU), or a one-line EvaluationError."""
+def load_generator(model_dir: Path, precision: str = "auto"):
+    """The model as `generate` loads it (on the CPU), or a one-line EvaluationError."""
     from poseguide.generate import GenerateError, Generator
     from poseguide.model import ModelLoadError
 
     try:
-        return Generator.load(model_dir, device="cpu", precision="fp32")
+        return Generator.load(model_dir, device="cpu", precision=precision)
     except (ModelLoadError, GenerateError) as err:
         raise EvaluationError(str(err)) from None
 
@@ -336,7 +337,7 @@ def evaluate(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir:
     other = load_report(compare) if compare else None  # fail early on a bad --compare
 
     model_dir = resolve_model_dir(model_dir)
-    generator = load_generator(model_dir)
+    generator = load_generator(model_dir, settings.precision)
     model = generator.model
     size = model.config.image_size
     info, indices, images, masks, poses = load_split(data_dir, size, settings)
@@ -491,7 +492,7 @@ def evaluate(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir:
             "background": list(bg_rgb),
             "model_background": list(generator.background),
         },
-        "settings": {**asdict(settings), "pck_thresholds": list(settings.pck_thresholds)},
+        "settings": {**asdict(settings), "pck_thresholds": list(settings.pck_thresholds), "precision": generator.precision},
         "pose": pose,
         "realism": realism,
         "reconstruction": reconstruction,

@@ -42,6 +42,9 @@ class GenerateError(ValueError):
 # ----------------------------------------------------------------------------- the model dir
 
 
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
 def resolve_model_dir(checkpoint: str | os.PathLike | None, runs_dir: str | os.PathLike = DEFAULT_RUNS_DIR) -> Path:
     """--checkpoint -> the model directory to load.
 
@@ -93,6 +96,19 @@ def resolve_model_dir(checkpoint: str | os.PathLike | None, runs_dir: str | os.P
     raise ModelLoadError(f"no --checkpoint given and {len(candidates)} trained runs under {runs}/ ({listed}, newest first); choose one with --checkpoint")
 
 
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """--precision auto|fp32|bf16|fp16 -> the one to draw in on `device` (one line if impossible)."""
+    from poseguide import hardware
+
+    if precision not in PRECISIONS:
+        raise GenerateError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    try:
+        choice = hardware.choose_precision(hardware.detect(device), {"fp32": "no"}.get(precision, precision))
+    except ValueError as err:
+        raise GenerateError(f"--precision {precision}: {err}") from None
+    return {"no": "fp32"}.get(choice.mixed_precision, choice.mixed_precision)
+
+
 def resolve_device(device: str | torch.device) -> torch.device:
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -129,16 +145,17 @@ class Generator:
     background: tuple[int, int, int]
     train_poses: np.ndarray | None = None  # (N, 33, 4) crop-normalised poses of the train split
     extra_config: dict = field(default_factory=dict)
-    precision: str = "fp32"  # "bf16": autocast the decoder (faster on CPUs with bf16 support)
+    precision: str = "fp32"  # "bf16"/"fp16": autocast the decoder (see poseguide.hardware)
 
     @classmethod
-    def load(cls, model_dir: str | os.PathLike, device: str | torch.device = "cpu", precision: str = "fp32") -> "Generator":
+    def load(cls, model_dir: str | os.PathLike, device: str | torch.device = "cpu", precision: str = "auto") -> "Generator":
         """Load an exported model directory, or a training run's (its `model/`).
 
-        Raises ModelLoadError with one line when it is missing, broken or inconsistent.
+        `precision` auto draws in bf16 where the device computes it natively and in fp32
+        elsewhere (poseguide.hardware). Raises ModelLoadError with one line when the model is
+        missing, broken or inconsistent.
         """
-        if precision not in ("fp32", "bf16"):
-            raise GenerateError(f"precision must be fp32 or bf16, got {precision!r}")
+        precision = resolve_precision(precision, resolve_device(device))
         model_dir = resolve_model_dir(model_dir)
         model = PoseCVAE.from_pretrained(model_dir, map_location="cpu")
         extra, tensors = load_extras(model_dir)
@@ -308,7 +325,8 @@ class Generator:
     # --- drawing ---------------------------------------------------------------------------
 
     def _autocast(self):
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
+        dtype = torch.float16 if self.precision == "fp16" else torch.bfloat16
+        return torch.autocast(self.device.type, dtype=dtype, enabled=self.precision != "fp32")
 
     @torch.inference_mode()
     def generate(
@@ -510,7 +528,7 @@ class GenerateOptions:
     video: str = "gif"  # sequence format: gif or mp4
     fps: float = 8.0
     device: str = "cpu"
-    precision: str = "fp32"
+    precision: str = "auto"
     batch_size: int = 16
     runs_dir: str = DEFAULT_RUNS_DIR
 

@@ -32,8 +32,14 @@ def test_shipped_configs_load(name, size):
 
 def test_small_config_is_the_cpu_default():
     config = load_config(CONFIGS / "small.yaml")
-    assert config.training.mixed_precision in ("no", "bf16")  # fp16 cannot run on a CPU
     assert config.logging.report_to == "wandb"
+    assert config.training.max_minutes is not None  # the main job fits its time on any CPU
+
+
+@pytest.mark.parametrize("name", ["small", "base", "large"])
+def test_every_config_chooses_its_precision_by_hardware(name):
+    config = load_config(CONFIGS / f"{name}.yaml")
+    assert (config.training.mixed_precision, config.training.channels_last) == ("auto", "auto")
 
 
 def test_overrides_are_typed_against_the_dataclass(tmp_path):
@@ -76,8 +82,10 @@ def test_yaml_values_are_checked_too(tmp_path):
         ("trainig.max_steps=5", r"unknown config section 'trainig' \(did you mean training\?\)"),
         ("training.max_steps=abc", r"training.max_steps: expected an integer, got 'abc'"),
         ("training.max_steps=2.5", r"training.max_steps: expected an integer, got 2.5"),
-        ("training.channels_last=maybe", r"training.channels_last: expected true or false"),
-        ("training.mixed_precision=fp8", r"training.mixed_precision: expected one of 'no', 'bf16', 'fp16'"),
+        ("training.channels_last=maybe", r"training.channels_last: expected true or false or one of 'auto'"),
+        ("training.mixed_precision=fp8", r"training.mixed_precision: expected one of 'auto', 'no', 'bf16', 'fp16'"),
+        ("training.learning_rate=.inf", r"training: learning_rate must be a finite number > 0, got inf"),
+        ("training.max_minutes=0", r"training: max_minutes must be a finite number > 0 or null, got 0"),
         ("training.batch_size=0", r"training: batch_size must be >= 1, got 0"),
         ("model.image_size=100", r"model: image_size 100 is not divisible"),
         ("max_steps=5", r"should look like section.key=value"),
