@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from torch.optim.swa_utils import AveragedModel
 from torch.utils.data import DataLoader
 
@@ -53,6 +54,7 @@ from poseguide.dataset import (
     to_model_inputs,
     validate_dataset,
 )
+from poseguide import hardware
 from poseguide.model import DEFAULT_TEMPERATURE
 
 CHECKPOINTS_DIR = "checkpoints"
@@ -60,7 +62,9 @@ CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 METRICS_FILE = "metrics.jsonl"
 WANDB_ID_FILE = "wandb-run-id"
 # Config keys a resumed run may change without breaking the exact continuation.
-RESUME_SAFE_KEYS = ("training.max_steps", "training.checkpointing_steps", "training.checkpoints_total_limit")
+RESUME_SAFE_KEYS = (
+    "training.max_steps", "training.max_minutes", "training.checkpointing_steps", "training.checkpoints_total_limit",
+)
 GRID_ROWS = ("input", "reconstruction", "pose", "posed sample z1", "posed sample z2", "unconditional")
 
 
@@ -131,14 +135,76 @@ class RunState:
     global_step: int = 0
     num_processes: int = 1
     batches_per_epoch: int = 0
+    budget_steps: int = 0  # max_steps fixed by training.max_minutes (0: not fixed yet, or no budget)
 
     def state_dict(self) -> dict:
-        return {"global_step": self.global_step, "num_processes": self.num_processes, "batches_per_epoch": self.batches_per_epoch}
+        return {
+            "global_step": self.global_step, "num_processes": self.num_processes,
+            "batches_per_epoch": self.batches_per_epoch, "budget_steps": self.budget_steps,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.global_step = int(state["global_step"])
         self.num_processes = int(state.get("num_processes", self.num_processes))
         self.batches_per_epoch = int(state.get("batches_per_epoch", self.batches_per_epoch))
+        self.budget_steps = int(state.get("budget_steps", 0))
+
+
+class TimeBudget:
+    """Fits max_steps to training.max_minutes from the measured speed of the first steps.
+
+    The steps timed all lie in the learning-rate warm-up (when it is long enough), whose rates do
+    not depend on max_steps, so a budgeted run equals an unbudgeted run of the chosen length.
+    Validation, sample grids and the export are estimated from the step time: a forward pass is
+    taken as a third of a training step, the prior fits run only the encoder (half of that).
+    """
+
+    SKIP = 2  # the first steps allocate memory and pick kernels
+
+    def __init__(self, config: Config, seconds: float, started: float, num_train: int, num_val: int):
+        t = config.training
+        self.config = config
+        self.seconds = seconds
+        self.started = started
+        self.measure = min(10, max(3, t.lr_warmup_steps - self.SKIP))  # steps timed
+        self.times: list[float] = []
+        self.seen = 0
+        self.num_train, self.num_val = num_train, num_val
+
+    def observe(self, step: int, seconds: float) -> int | None:
+        """Record that optimiser step `step` took `seconds`; once enough steps are timed,
+        return the max_steps that fits the budget."""
+        self.seen += 1
+        if self.seen > self.SKIP:
+            self.times.append(seconds)
+        if len(self.times) < self.measure:
+            return None
+        return self.fit_steps(float(np.median(self.times)), step, time.perf_counter() - self.started)
+
+    def overhead_steps(self, max_steps: int) -> float:
+        """Validation, sample grids and export, in units of one training step's time."""
+        t, lg = self.config.training, self.config.logging
+        batch = t.batch_size * t.gradient_accumulation_steps
+        forward = 1 / 3 / batch  # one image's forward pass
+        val = min(self.num_val, lg.val_max_samples or self.num_val) * 2 * forward
+        grid = min(self.num_train, lg.prior_samples or self.num_train) * forward / 2 + 3 * lg.num_samples * forward
+        validations = max_steps // lg.validation_steps + 1
+        grids = max_steps // lg.sample_steps + 1
+        export = self.num_train * forward / 2
+        return validations * val + grids * grid + export
+
+    def fit_steps(self, step_seconds: float, done: int, elapsed: float) -> int:
+        """The most steps (between `done` and training.max_steps) whose remaining steps and
+        overhead fit in the time left."""
+        left = self.seconds - elapsed
+        low, high = done, self.config.training.max_steps
+        while low < high:
+            mid = (low + high + 1) // 2
+            if (mid - done + self.overhead_steps(mid)) * step_seconds <= left:
+                low = mid
+            else:
+                high = mid - 1
+        return low
 
 
 class StopRequest:
@@ -172,12 +238,8 @@ def cpu_threads_per_process() -> int:
     core per process; measured on 2 cores, configs/small.yaml trained at 11 images/s that way
     and at 18 with 2 threads.
     """
-    import psutil
-
-    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    cores = min(psutil.cpu_count(logical=False) or available, available)
     local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-    return max(1, cores // max(1, local))
+    return max(1, hardware.physical_cores() // max(1, local))
 
 
 def _ignore_sigint_in_worker(worker_id: int) -> None:
@@ -221,6 +283,7 @@ class Plan:
     run_dir: Path
     resume: Path | None  # checkpoint to load
     export_only: bool
+    resume_requested: bool = False  # --resume latest (a fresh start is then said out loud)
 
 
 def make_plan(args: argparse.Namespace) -> Plan:
@@ -262,7 +325,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
             f"{run_dir} already holds checkpoints (newest: {existing[-1].name}); pass --resume latest to continue "
             f"that run, or choose another --output-dir"
         )
-    return Plan(config=config, run_dir=run_dir, resume=resume, export_only=bool(args.export_only))
+    return Plan(config=config, run_dir=run_dir, resume=resume, export_only=bool(args.export_only), resume_requested=bool(resume_arg))
 
 
 def _check_resumed_config(run_dir: Path, config: Config, log) -> None:
@@ -278,6 +341,74 @@ def _check_resumed_config(run_dir: Path, config: Config, log) -> None:
         log(f"warning: resuming with a config that differs from {saved} in {', '.join(risky)}; the run will not match an uninterrupted one")
 
 
+def resolve_precision(config: Config, hw: hardware.Hardware) -> str:
+    """Replace `auto` in training.mixed_precision / channels_last by what `hw` runs fastest
+    (poseguide.hardware), in place, so the run's saved config says what was used. Returns the
+    line to log (a warning when an explicit bf16 will be emulated)."""
+    t = config.training
+    try:
+        choice = hardware.choose_precision(hw, t.mixed_precision)
+    except ValueError as err:
+        raise TrainingError(f"training.mixed_precision={t.mixed_precision}: {err}") from None
+    if t.channels_last == "auto":
+        t.channels_last = choice.channels_last
+    t.mixed_precision = choice.mixed_precision
+    layout = "channels_last" if t.channels_last else "contiguous"
+    line = f"precision: {'fp32' if choice.mixed_precision == 'no' else choice.mixed_precision}, {layout} ({choice.reason}); {hw.summary()}"
+    warning = hardware.slow_precision_warning(hw, choice)
+    return f"{warning}\n{line}" if warning else line
+
+
+# --- checkpoint files of our own -------------------------------------------------------------
+
+RUN_STATE_FILE = "training_state.json"
+EMA_FILE = "ema.safetensors"
+RUN_STATE_FORMAT = "poseguide-training-state"
+
+
+def save_run_state(directory: Path, state: RunState, ema: AveragedModel | None) -> None:
+    """Counters as JSON and the EMA as safetensors, beside Accelerate's files in a checkpoint."""
+    from safetensors.torch import save_file
+
+    (directory / RUN_STATE_FILE).write_text(json.dumps({"format": RUN_STATE_FORMAT, "version": 1, **state.state_dict()}) + "\n")
+    if ema is not None:
+        save_file({k: v.detach().contiguous().cpu() for k, v in ema.state_dict().items()}, str(directory / EMA_FILE))
+
+
+def load_run_state(directory: Path, state: RunState, ema: AveragedModel | None) -> None:
+    from safetensors.torch import load_file
+
+    try:
+        data = json.loads((directory / RUN_STATE_FILE).read_text())
+        if not isinstance(data, dict) or data.get("format") != RUN_STATE_FORMAT:
+            raise ValueError(f"{RUN_STATE_FILE} is not a poseguide training state")
+        state.load_state_dict(data)
+    except (json.JSONDecodeError, TypeError) as err:
+        raise ValueError(f"{RUN_STATE_FILE} is not valid ({err})") from None
+    if ema is not None:
+        ema.load_state_dict(load_file(str(directory / EMA_FILE), device=str(next(ema.parameters()).device)))
+
+
+def check_checkpoint(path: Path, process_index: int) -> None:
+    """Refuse, in one line, checkpoints that Accelerate would load wrongly without a word:
+    pickled state from older versions (never unpickled here: it could run code) and a corrupt
+    RNG file (Accelerate skips it silently, and the resume would not be exact)."""
+    from accelerate.utils import load as safe_load
+
+    if not (path / RUN_STATE_FILE).is_file():
+        pickled = sorted(p.name for p in path.glob("custom_checkpoint_*.pkl"))
+        why = f"it holds pickled state ({', '.join(pickled)}) that is never loaded, as it could run code" if pickled else f"{RUN_STATE_FILE} is missing"
+        raise TrainingError(f"{path}: cannot resume from this checkpoint: {why}; start a new --output-dir")
+    rng_file = path / f"random_states_{process_index}.pkl"
+    try:
+        safe_load(rng_file)  # weights_only: tensors, numpy arrays and plain values only
+    except Exception as err:  # noqa: BLE001 - any failure means the RNG state cannot be restored
+        raise TrainingError(
+            f"{rng_file}: unreadable random state ({type(err).__name__}), so the resume would not be exact; "
+            "resume from another checkpoint with --resume PATH"
+        ) from None
+
+
 # --- the trainer -----------------------------------------------------------------------------
 
 
@@ -285,9 +416,10 @@ class Trainer:
     """Everything one training run holds. `fit()` runs the loop; see the module docstring."""
 
     def __init__(self, plan: Plan):
-        from accelerate import Accelerator, PartialState
+        from accelerate import Accelerator
         from accelerate.utils import ProjectConfiguration, set_seed
 
+        self.started = time.perf_counter()  # the time budget (training.max_minutes) counts from here
         self.plan = plan
         self.config = config = plan.config
         self.run_dir = plan.run_dir
@@ -300,12 +432,10 @@ class Trainer:
         if report_to == "wandb":
             os.environ.setdefault("WANDB_MODE", "offline")  # no account or network needed; `wandb sync` later
             os.environ.setdefault("WANDB_DIR", str(self.run_dir))
-        if t.mixed_precision == "fp16" and PartialState().device.type == "cpu":
-            # Accelerate 1.x does not refuse this: it silently trains in fp32 without autocast.
-            raise TrainingError(
-                "training.mixed_precision=fp16 needs a GPU (on a CPU Accelerate would silently train in fp32); "
-                "use training.mixed_precision=bf16 or no"
-            )
+        # The device Accelerate will pick, found without creating its state before the Accelerator.
+        use_cpu = os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
+        self.hardware = hardware.detect("cuda" if torch.cuda.is_available() and not use_cpu else "cpu")
+        self.precision_note = resolve_precision(config, self.hardware)
         self.accelerator = Accelerator(
             gradient_accumulation_steps=t.gradient_accumulation_steps,
             mixed_precision=t.mixed_precision,
@@ -370,6 +500,8 @@ class Trainer:
             model, optimizer, loader, scheduler = acc.prepare(model, optimizer, loader, scheduler)
         self.model, self.optimizer, self.loader, self.scheduler = model, optimizer, loader, scheduler
         self.net = acc.unwrap_model(model)
+        # The training forward only; checkpoints, EMA, validation and export use the eager module.
+        self.forward = torch.compile(model) if t.compile else model
 
         if len(loader) < 1:
             raise TrainingError(
@@ -377,14 +509,13 @@ class Trainer:
                 f"({t.batch_size} x {acc.num_processes} processes); lower training.batch_size"
             )
 
-        # Saved as custom_checkpoint_0 (counters) and custom_checkpoint_1 (EMA) in each checkpoint.
+        # Saved beside Accelerate's files in each checkpoint as JSON (counters) and safetensors
+        # (EMA), never pickled: loading a shared run directory must not be able to run code.
         self.state = RunState(num_processes=acc.num_processes, batches_per_epoch=len(loader))
-        acc.register_for_checkpointing(self.state)
         self.ema = None
         if t.use_ema:
             self.ema = AveragedModel(self.net, device=self.device, multi_avg_fn=ema_multi_avg_fn(t.ema_decay), use_buffers=True)
             self.ema.requires_grad_(False)
-            acc.register_for_checkpointing(self.ema)
 
         self.stop = StopRequest(verbose=self.is_main)
         self.background = (torch.tensor(self.info.background, dtype=torch.float32, device=self.device) / 127.5) - 1.0
@@ -417,7 +548,15 @@ class Trainer:
         if self.is_main:
             shutil.rmtree(tmp, ignore_errors=True)
         acc.wait_for_everyone()
-        acc.save_state(str(tmp))
+        try:
+            acc.save_state(str(tmp))
+            if self.is_main:
+                save_run_state(tmp, self.state, self.ema)
+        except OSError as err:  # a full disk or a read-only run directory: the last checkpoint stays
+            shutil.rmtree(tmp, ignore_errors=True)
+            last = list_checkpoints(self.run_dir)
+            kept = f"the last good checkpoint is {last[-1]}" if last else "no checkpoint was saved yet"
+            raise TrainingError(f"cannot save a checkpoint in {root}: {err.strerror or err}; {kept}") from None
         acc.wait_for_everyone()
         if self.is_main:
             if final.exists():
@@ -434,9 +573,11 @@ class Trainer:
 
     def load_checkpoint(self, path: Path) -> None:
         layout = (self.accelerator.num_processes, len(self.loader))
+        check_checkpoint(path, self.accelerator.process_index)
         try:
             self.accelerator.load_state(str(path))
-        except (RuntimeError, KeyError, ValueError, OSError) as err:  # torch/safetensors: wrong shapes, keys, bytes
+            load_run_state(path, self.state, self.ema)
+        except (RuntimeError, KeyError, ValueError, OSError, SafetensorError) as err:  # wrong shapes, keys, bytes
             reason = str(err).strip().splitlines()
             raise TrainingError(
                 f"{path}: cannot resume from this checkpoint, it does not match this model and config "
@@ -524,7 +665,7 @@ class Trainer:
         modules = [self.model] + ([self.disc] if self.disc is not None else [])
         use_disc = self.disc is not None and self.loss_fn.uses_discriminator(step)
         with acc.accumulate(*modules):
-            out = self.model(image, mask, landmarks, cond_dropout=self.config.model.cond_dropout)
+            out = self.forward(image, mask, landmarks, cond_dropout=self.config.model.cond_dropout)
             disc_for_g = None
             if use_disc:
                 disc_for_g = acc.unwrap_model(self.disc)
@@ -754,11 +895,23 @@ class Trainer:
         if self.plan.resume is not None:
             self.load_checkpoint(self.plan.resume)
             self.truncate_metrics(self.state.global_step)
-        elif self.is_main and self.metrics_path.exists():
-            self.metrics_path.unlink()
+        else:
+            if self.plan.resume_requested:
+                self.log(f"--resume latest: no checkpoint in {self.run_dir / CHECKPOINTS_DIR} yet, starting from step 0")
+            if self.is_main and self.metrics_path.exists():
+                self.metrics_path.unlink()
         if self.plan.export_only:
             self.export()
             return 0
+
+        budget = None
+        if t.max_minutes is not None:
+            if self.state.budget_steps:  # fixed by the interrupted run: the same length again
+                t.max_steps = self.state.budget_steps
+                self.log(f"time budget: max_steps {t.max_steps}, as fixed when this run started")
+            else:
+                budget = TimeBudget(self.config, t.max_minutes * 60, self.started, len(self.train_set), len(self._val_indices()))
+        self.log(self.precision_note)
 
         self.init_trackers()
         per_epoch = steps_per_epoch(len(self.loader), t.gradient_accumulation_steps)
@@ -772,7 +925,7 @@ class Trainer:
             f"{images_per_step} images per step ({t.batch_size} x {t.gradient_accumulation_steps} accumulation x "
             f"{acc.num_processes} processes), {per_epoch} steps per epoch, steps {step} -> {t.max_steps}, "
             f"{acc.device}{f' ({torch.get_num_threads()} threads)' if acc.device.type == 'cpu' else ''} "
-            f"{t.mixed_precision}{' channels_last' if t.channels_last else ''}"
+            f"{'fp32' if t.mixed_precision == 'no' else t.mixed_precision}{' channels_last' if t.channels_last else ''}"
         )
 
         from tqdm.auto import tqdm
@@ -784,6 +937,7 @@ class Trainer:
         timer = time.perf_counter()
         excluded = 0.0  # seconds spent in validation/samples/checkpoints since the last log
         steps_timed = 0
+        step_began = time.perf_counter()
         self.stop.install()
         try:
             for epoch in range(first_epoch, num_epochs):
@@ -807,6 +961,10 @@ class Trainer:
                     step = self.after_sync()
                     progress.update(1)
                     steps_timed += 1
+                    if budget is not None and (fitted := budget.observe(step, time.perf_counter() - step_began)) is not None:
+                        self.fix_max_steps(fitted, budget)
+                        progress.total = t.max_steps
+                        budget = None
                     stop = window["stop"]
                     window = self.new_window()
 
@@ -840,6 +998,7 @@ class Trainer:
                     if validating or sampling:
                         acc.wait_for_everyone()  # the other processes wait for the main one
                     excluded += time.perf_counter() - begin
+                    step_began = time.perf_counter()
                     if stop:
                         self.log(f"stopped at step {step}; continue with --resume latest")
                         return 130
@@ -862,6 +1021,25 @@ class Trainer:
             self.stop.restore()
             progress.close()
             acc.end_training()
+
+    def fix_max_steps(self, steps: int, budget: TimeBudget) -> None:
+        """Fix the run's length to `steps` (chosen by the time budget) in the state that every
+        checkpoint saves and in the run's config.yaml."""
+        t = self.config.training
+        per_step = float(np.median(budget.times))
+        self.log(
+            f"time budget {t.max_minutes:g} min: {per_step:.2f} s per step measured, "
+            f"{'max_steps ' + str(steps) if steps < t.max_steps else 'all ' + str(steps) + ' steps fit'}"
+            f"{f' (of {t.max_steps})' if steps < t.max_steps else ''}"
+        )
+        if self.accelerator.num_processes > 1:  # every process must stop at the same step: rank 0 decides
+            from accelerate.utils import broadcast
+
+            steps = int(broadcast(torch.tensor([steps], device=self.device))[0])
+        t.max_steps = steps
+        self.state.budget_steps = steps
+        if self.is_main:
+            save_config(self.config, self.run_dir / "config.yaml")
 
     def new_window(self) -> dict:
         return {"bad": torch.zeros((), dtype=torch.bool, device=self.device), "stop": False}

@@ -48,8 +48,8 @@ def tiny_config(dataset: Path, batch_size: int) -> dict:
             "lr_warmup_steps": 2,
             "checkpointing_steps": EVERY,
             "checkpoints_total_limit": LIMIT,
-            "mixed_precision": "bf16",  # the CPU config's settings
-            "channels_last": True,
+            "mixed_precision": "auto",  # as the shipped configs: chosen by this machine's hardware
+            "channels_last": "auto",
             "ema_decay": 0.9,
         },
         "logging": {"report_to": "none", "log_steps": 1, "validation_steps": 6, "sample_steps": 6, "num_samples": 3},
@@ -129,11 +129,19 @@ def test_run_writes_rotated_checkpoints_samples_metrics_and_model(full_run, prep
     assert not list((full_run / "checkpoints").glob("*.tmp"))
     state = sorted(os.listdir(full_run / "checkpoints" / "checkpoint-12"))
     assert {"model.safetensors", "optimizer.bin", "scheduler.bin", "random_states_0.pkl"} <= set(state)
-    assert sum(name.startswith("custom_checkpoint_") for name in state) == 2  # EMA and the step counter
+    assert {"training_state.json", "ema.safetensors"} <= set(state)  # our own state: never pickled
+    assert not any(name.startswith("custom_checkpoint_") for name in state)
+    assert json.loads((full_run / "checkpoints" / "checkpoint-12" / "training_state.json").read_text())["global_step"] == 12
     assert sorted(os.listdir(full_run / "samples")) == ["step-12.png", "step-6.png"]
 
     saved = yaml.safe_load((full_run / "config.yaml").read_text())
     assert saved["training"]["max_steps"] == MAX_STEPS and saved["logging"]["report_to"] == "wandb"
+    # `auto` is saved as what ran: bf16 + channels_last only where the CPU computes bf16 natively
+    # (AMX or AVX512-BF16 with ATen on its AVX512 kernels), fp32 otherwise.
+    native = (torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported()) and (
+        torch.backends.cpu.get_cpu_capability().startswith("AVX512")
+    )
+    assert (saved["training"]["mixed_precision"], saved["training"]["channels_last"]) == (("bf16", True) if native else ("no", False))
 
     rows = train_rows(full_run)
     assert sorted(rows) == list(range(1, MAX_STEPS + 1))
@@ -175,7 +183,7 @@ def test_resumed_run_matches_the_uninterrupted_one(full_run, tmp_path):
     final, resumed = full_run / "checkpoints" / "checkpoint-12", run / "checkpoints" / "checkpoint-12"
     assert_same_weights(final / "model.safetensors", resumed / "model.safetensors")
     assert_same_weights(full_run / "model" / "model.safetensors", run / "model" / "model.safetensors")  # the EMA
-    ema_a, ema_b = (torch.load(p / "custom_checkpoint_1.pkl", weights_only=True) for p in (final, resumed))
+    ema_a, ema_b = (load_file(str(p / "ema.safetensors")) for p in (final, resumed))
     assert all(torch.equal(ema_a[k], ema_b[k]) for k in ema_a)
     opt_a, opt_b = (torch.load(p / "optimizer.bin", weights_only=False)["state"] for p in (final, resumed))
     assert all(torch.equal(opt_a[i]["exp_avg_sq"], opt_b[i]["exp_avg_sq"]) for i in opt_a)
@@ -285,7 +293,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(config_file, tmp_path
 def test_fp16_on_cpu_is_a_clear_error(config_file, tmp_path):
     proc = script("--config", str(config_file), "--output-dir", str(tmp_path / "run"), "training.mixed_precision=fp16")
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines()[-1].startswith("error: training.mixed_precision=fp16 needs a GPU")
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: training.mixed_precision=fp16: fp16 needs a CUDA GPU")
 
 
 def _errors(capsys, argv: list[str]) -> str:
@@ -333,3 +341,86 @@ def test_resuming_a_checkpoint_of_another_model_is_one_line(full_run, tmp_path):
     assert "checkpoint-12: cannot resume from this checkpoint, it does not match this model and config" in last
     assert "Traceback" not in proc.stderr
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == before and not (run / "model").exists()
+
+
+@pytest.mark.slow
+def test_checkpoints_never_unpickle_and_bad_state_is_one_line(full_run, tmp_path):
+    """Run directories get shared: a crafted pickle in a checkpoint must not run on resume or
+    export; a checkpoint of the old pickled layout, a corrupt RNG file or a truncated model is
+    one line, and the run is left as it was."""
+    run = tmp_path / "run"
+    shutil.copytree(full_run, run, ignore=shutil.ignore_patterns("wandb", "model"))
+    ckpt = run / "checkpoints" / "checkpoint-12"
+    marker = tmp_path / "payload-ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    import pickle
+
+    for name in ("custom_checkpoint_0.pkl", "custom_checkpoint_1.pkl"):
+        (ckpt / name).write_bytes(pickle.dumps(Payload()))
+    proc = script("--output-dir", str(run), "--resume", "latest", "--export-only")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert not marker.exists()
+    assert_same_weights(full_run / "model" / "model.safetensors", run / "model" / "model.safetensors")
+
+    def last_error(*args: str) -> str:
+        proc = script("--output-dir", str(run), "--resume", "latest", "--export-only", *args)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+        return proc.stderr.strip().splitlines()[-1]
+
+    (ckpt / "training_state.json").rename(ckpt / "state.bak")  # the layout before our own state files
+    assert "holds pickled state (custom_checkpoint_0.pkl, custom_checkpoint_1.pkl) that is never loaded" in last_error()
+    assert not marker.exists()
+    (ckpt / "state.bak").rename(ckpt / "training_state.json")
+
+    rng = (ckpt / "random_states_0.pkl").read_bytes()
+    (ckpt / "random_states_0.pkl").write_bytes(rng[: len(rng) // 2])
+    assert "random_states_0.pkl: unreadable random state" in last_error()
+    (ckpt / "random_states_0.pkl").write_bytes(rng)
+
+    weights = (ckpt / "model.safetensors").read_bytes()
+    (ckpt / "model.safetensors").write_bytes(weights[: len(weights) // 2])
+    assert "checkpoint-12: cannot resume from this checkpoint" in last_error()
+    assert not marker.exists()
+
+
+@pytest.mark.slow
+def test_time_budget_fixes_max_steps_and_resume_keeps_it(config_file, tmp_path):
+    """training.max_minutes cuts max_steps to what fits after timing the first steps; the choice
+    is saved in the checkpoint and config.yaml, and a resume neither re-measures nor extends it."""
+    run = tmp_path / "run"
+    args = ["--config", str(config_file), "--output-dir", str(run), "training.max_steps=400", "training.lr_warmup_steps=10",
+            "training.checkpointing_steps=1000", "logging.validation_steps=1000", "logging.sample_steps=1000"]  # fmt: skip
+    proc = script(*args, "training.max_minutes=0.3")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "time budget 0.3 min:" in proc.stderr
+    (ckpt,) = checkpoints(run)
+    steps = int(ckpt.split("-")[1])
+    assert 10 <= steps < 400  # 8 timed steps after 2 skipped, then cut to fit 18 s
+    state = json.loads((run / "checkpoints" / ckpt / "training_state.json").read_text())
+    assert state["budget_steps"] == steps == yaml.safe_load((run / "config.yaml").read_text())["training"]["max_steps"]
+    assert max(train_rows(run)) == steps
+
+    proc = script(*args, "training.max_minutes=0.3", "--resume", "latest")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"max_steps {steps}, as fixed when this run started" in proc.stderr and "s per step measured" not in proc.stderr
+    assert checkpoints(run) == [ckpt]
+
+
+def test_time_budget_arithmetic():
+    """configs/small.yaml with 1,949 train / 128 val samples, 2.0 s per step, 30 s gone of 12
+    minutes, 12 steps done. Overhead in step-times, a forward pass being a third of a step over
+    32 images: 2 validations x 128 x 2 forwards (5.33) + 2 grids x (256 half-forwards + 24
+    forwards) (3.17) + the export's 1,949 half-forwards (10.15) = 18.65. 690 s = 345 steps;
+    338 - 12 + 18.65 = 344.65 fits, 339 does not."""
+    from poseguide.config import load_config
+    from poseguide.train import TimeBudget
+
+    budget = TimeBudget(load_config(REPO / "configs" / "small.yaml"), 720, 0.0, num_train=1949, num_val=128)
+    assert budget.overhead_steps(300) == pytest.approx(18.651, abs=1e-3)
+    assert budget.fit_steps(2.0, done=12, elapsed=30.0) == 338
+    assert budget.fit_steps(0.01, done=12, elapsed=30.0) == 1000  # never more than max_steps
+    assert budget.fit_steps(100.0, done=12, elapsed=30.0) == 12  # nothing more fits: stop where it is
