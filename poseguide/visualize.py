@@ -150,21 +150,27 @@ def make_grid(
 ) -> np.ndarray:
     """Tile RGB uint8 images (all the same size) into one image, with optional captions.
 
-    Uses torchvision.utils.make_grid, so it matches the grids training writes.
+    The layout of torchvision.utils.make_grid (`padding` px around and between tiles, `ncol`
+    per row), in numpy: importing torchvision pulls in torch._dynamo, over a second of a
+    one-image `generate`.
     """
-    import torch
-    from torchvision.utils import make_grid as tv_make_grid
-
     if len(images) == 0:
         raise ValueError("make_grid needs at least one image")
     tiles = [add_caption(im, c) for im, c in zip(images, captions)] if captions else list(images)
     shapes = {t.shape for t in tiles}
     if len(shapes) != 1:
         raise ValueError(f"make_grid needs images of one size, got {sorted(shapes)}")
-    ncol = ncol or int(np.ceil(np.sqrt(len(tiles))))
-    batch = torch.from_numpy(np.stack(tiles)).permute(0, 3, 1, 2)
-    grid = tv_make_grid(batch, nrow=ncol, padding=padding, pad_value=pad_value)
-    return grid.permute(1, 2, 0).contiguous().numpy()
+    if len(tiles) == 1:
+        return np.ascontiguousarray(tiles[0])  # as torchvision: one image comes back unpadded
+    ncol = min(ncol or int(np.ceil(np.sqrt(len(tiles)))), len(tiles))
+    nrow = int(np.ceil(len(tiles) / ncol))
+    h, w = tiles[0].shape[:2]
+    step_y, step_x = h + padding, w + padding
+    grid = np.full((nrow * step_y + padding, ncol * step_x + padding, 3), pad_value, np.uint8)
+    for i, tile in enumerate(tiles):
+        y, x = divmod(i, ncol)
+        grid[y * step_y + padding : y * step_y + padding + h, x * step_x + padding : x * step_x + padding + w] = tile
+    return grid
 
 
 def save_png(image: np.ndarray, path: str | os.PathLike) -> Path:

@@ -54,3 +54,17 @@ def test_grid_with_captions_and_atomic_png(tmp_path):
     assert [p.name for p in path.parent.iterdir()] == ["grid.png"]
     with pytest.raises(ValueError, match="one size"):
         vis.make_grid([tiles[0], np.zeros((10, 10, 3), np.uint8)])
+
+
+@pytest.mark.parametrize("count, ncol, padding", [(5, 3, 2), (1, None, 2), (7, None, 0), (4, 8, 3)])
+def test_grid_matches_torchvision_layout(count, ncol, padding):
+    """The numpy grid (no torchvision import on the generate path) lays tiles out exactly as
+    torchvision.utils.make_grid does."""
+    from torchvision.utils import make_grid as tv_make_grid
+
+    rng = np.random.default_rng(count)
+    tiles = [rng.integers(0, 256, (12, 10, 3), dtype=np.uint8) for _ in range(count)]
+    ours = vis.make_grid(tiles, ncol=ncol, padding=padding, pad_value=200)
+    nrow = ncol or int(np.ceil(np.sqrt(count)))
+    ref = tv_make_grid(torch.from_numpy(np.stack(tiles)).permute(0, 3, 1, 2), nrow=nrow, padding=padding, pad_value=200)
+    assert np.array_equal(ours, ref.permute(1, 2, 0).numpy())
