@@ -127,8 +127,11 @@ def main() -> None:
         if n not in MODEL_PRESETS:
             raise SystemExit(f"unknown preset {n!r}; choose from {', '.join(MODEL_PRESETS)}")
     threads = torch.get_num_threads()
-    print(f"torch {torch.__version__}, {threads} threads, batch {args.batch}, >= {args.seconds:g} s per rate; "
-          f"latency: best of {args.repeats} fresh processes")
+    from poseguide import hardware
+
+    hw = hardware.detect("cpu")
+    print(f"hardware: {hw.summary()}; {threads} threads, batch {args.batch}, >= {args.seconds:g} s per rate; "
+          f"latency: best of {args.repeats} fresh processes; precision auto here: {hardware.choose_precision(hw).mixed_precision}")
 
     source_pose = standing_pose()
     rows = []

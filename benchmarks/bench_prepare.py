@@ -200,7 +200,9 @@ def main() -> None:
     if args.detectors:
         detector_table(args.video)
         return
-    print(f"machine: {os.cpu_count()} CPUs, load average before: {os.getloadavg()[0]:.2f}")
+    from poseguide import hardware
+
+    print(f"hardware: {hardware.detect('cpu').summary()}; {os.cpu_count()} CPUs, load average before: {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory() as tmp:
         clip = Path(tmp) / "clip.avi"
         n = write_clip(args.video, args.frames, clip)

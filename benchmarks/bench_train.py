@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 
 from poseguide.config import load_config
-from poseguide.model import count_parameters
+from poseguide.model import count_parameters, flops_per_image
 from poseguide.train import Plan, Trainer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -105,6 +105,8 @@ def measure(config_path: str, overrides: list[str], steps: int, rounds: int, war
             "params": count_parameters(trainer.net),
             "threads": torch.get_num_threads(),
             "train_samples": len(trainer.train_set),
+            "hardware": trainer.hardware.summary(),
+            "gflops_per_image": flops_per_image(trainer.net)["forward"] / 1e9,
             "model_only": statistics.median(model_only),
             "end_to_end": statistics.median(end_to_end),
             "rounds_model_only": model_only,
@@ -114,6 +116,7 @@ def measure(config_path: str, overrides: list[str], steps: int, rounds: int, war
 
 
 def report(r: dict) -> None:
+    print(f"hardware: {r['hardware']}")
     print(
         f"config {r['config']} {' '.join(r['overrides'])}: {r['image_size']} px, batch {r['batch_size']}, "
         f"{r['mixed_precision']}{' + channels_last' if r['channels_last'] else ''}, num_workers {r['num_workers']}, "
@@ -124,6 +127,11 @@ def report(r: dict) -> None:
     ratio = r["end_to_end"] / r["model_only"]
     print(f"  (b)/(a) = {ratio:.3f}  (target >= 0.9: {'met' if ratio >= 0.9 else 'NOT met'})")
     print(f"  data loading alone (no training)              : {r['loading_only']:8.0f} images/s")
+    # A training step costs about 3 forward passes (forward, then backward through activations and weights).
+    achieved = r["end_to_end"] * 3 * r["gflops_per_image"] * 1e9
+    peak = r.get("peak_tflops")
+    mfu = f", MFU {achieved / (peak * 1e12):.1%} of {peak:g} TFLOP/s" if peak else " (give --peak-tflops for MFU)"
+    print(f"  model FLOPs achieved end to end               : {achieved / 1e12:8.3f} TFLOP/s{mfu}")
 
 
 def _fmt(values: list[float]) -> str:
@@ -137,6 +145,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds (the median is reported)")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--precision", action="store_true", help="also compare fp32 / bf16 / bf16+channels_last")
+    parser.add_argument("--peak-tflops", type=float, default=None, help="the device's dense peak, for MFU (H100/H200 bf16: 989)")
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # one result as JSON (used by --precision)
     parser.add_argument("overrides", nargs="*", metavar="section.key=value")
     args = parser.parse_args()
@@ -145,6 +154,7 @@ def main() -> int:
         print(json.dumps(measure(args.config, args.overrides, args.steps, args.rounds, args.warmup)))
         return 0
     result = measure(args.config, args.overrides, args.steps, args.rounds, args.warmup)
+    result["peak_tflops"] = args.peak_tflops
     report(result)
     if args.precision:
         # Each variant in a fresh process: Accelerate's mixed-precision state is per process.
