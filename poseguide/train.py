@@ -64,6 +64,7 @@ WANDB_ID_FILE = "wandb-run-id"
 # Config keys a resumed run may change without breaking the exact continuation.
 RESUME_SAFE_KEYS = (
     "training.max_steps", "training.max_minutes", "training.checkpointing_steps", "training.checkpoints_total_limit",
+    "training.output_dir",  # a run directory may be moved or copied
 )
 GRID_ROWS = ("input", "reconstruction", "pose", "posed sample z1", "posed sample z2", "unconditional")
 
@@ -395,10 +396,14 @@ def check_checkpoint(path: Path, process_index: int) -> None:
     RNG file (Accelerate skips it silently, and the resume would not be exact)."""
     from accelerate.utils import load as safe_load
 
+    pickled = sorted(p.name for p in path.glob("custom_checkpoint_*.pkl"))
+    if pickled:  # Accelerate would refuse them anyway, in a message about registered objects
+        raise TrainingError(
+            f"{path}: cannot resume from this checkpoint: it holds pickled state ({', '.join(pickled)}) that is never "
+            "loaded, as it could run code (older poseguide versions wrote it); resume from another checkpoint or start a new --output-dir"
+        )
     if not (path / RUN_STATE_FILE).is_file():
-        pickled = sorted(p.name for p in path.glob("custom_checkpoint_*.pkl"))
-        why = f"it holds pickled state ({', '.join(pickled)}) that is never loaded, as it could run code" if pickled else f"{RUN_STATE_FILE} is missing"
-        raise TrainingError(f"{path}: cannot resume from this checkpoint: {why}; start a new --output-dir")
+        raise TrainingError(f"{path}: cannot resume from this checkpoint: {RUN_STATE_FILE} is missing; start a new --output-dir")
     rng_file = path / f"random_states_{process_index}.pkl"
     try:
         safe_load(rng_file)  # weights_only: tensors, numpy arrays and plain values only

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import pickle
 import shutil
 import signal
 import subprocess
@@ -357,23 +358,26 @@ def test_checkpoints_never_unpickle_and_bad_state_is_one_line(full_run, tmp_path
         def __reduce__(self):
             return (os.system, (f"touch {marker}",))
 
-    import pickle
-
-    for name in ("custom_checkpoint_0.pkl", "custom_checkpoint_1.pkl"):
-        (ckpt / name).write_bytes(pickle.dumps(Payload()))
-    proc = script("--output-dir", str(run), "--resume", "latest", "--export-only")
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert not marker.exists()
-    assert_same_weights(full_run / "model" / "model.safetensors", run / "model" / "model.safetensors")
-
     def last_error(*args: str) -> str:
         proc = script("--output-dir", str(run), "--resume", "latest", "--export-only", *args)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
         return proc.stderr.strip().splitlines()[-1]
 
-    (ckpt / "training_state.json").rename(ckpt / "state.bak")  # the layout before our own state files
+    for name in ("custom_checkpoint_0.pkl", "custom_checkpoint_1.pkl"):  # as older versions named their state
+        (ckpt / name).write_bytes(pickle.dumps(Payload()))
     assert "holds pickled state (custom_checkpoint_0.pkl, custom_checkpoint_1.pkl) that is never loaded" in last_error()
+    proc = script("--output-dir", str(run), "--resume", "latest")  # training, not only the export
+    assert proc.returncode == 2 and "never loaded" in proc.stderr
     assert not marker.exists()
+    for name in ("custom_checkpoint_0.pkl", "custom_checkpoint_1.pkl"):
+        (ckpt / name).unlink()
+    proc = script("--output-dir", str(run), "--resume", "latest", "--export-only")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "differs" not in proc.stderr  # a copied run directory is the same run
+    assert_same_weights(full_run / "model" / "model.safetensors", run / "model" / "model.safetensors")
+
+    (ckpt / "training_state.json").rename(ckpt / "state.bak")
+    assert "training_state.json is missing" in last_error()
     (ckpt / "state.bak").rename(ckpt / "training_state.json")
 
     rng = (ckpt / "random_states_0.pkl").read_bytes()
