@@ -24,14 +24,12 @@ import contextlib
 import csv
 import fcntl
 import hashlib
-import io
 import json
 import math
 import multiprocessing as mp
 import os
 import signal
 import sys
-import tempfile
 import time
 import zipfile
 from collections import Counter
@@ -41,7 +39,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from poseguide import framing, landmarks as lm
+from poseguide import atomicfile, framing, landmarks as lm
 from poseguide.decode import DecodeError, decode_image, is_media_path, is_video_path, iter_video_frames, probe_video
 from poseguide.extract import DetectorSettings
 from poseguide.jsonfile import read_versioned_json
@@ -358,18 +356,11 @@ def _write_shard(path: Path, arrays: dict, meta: dict) -> None:
     """An .npz (np.load reads it) written to a temp file, then renamed: a shard is there whole
     or not at all. Deflate level 1, not np.savez_compressed's 6: half the time, 6% larger."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
     members = {"meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays}
-    try:
-        with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
-            for name, array in members.items():
-                with zf.open(f"{name}.npy", "w", force_zip64=True) as member:
-                    np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with atomicfile.atomic_write(path, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        for name, array in members.items():
+            with zf.open(f"{name}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
 
 
 def read_shard_meta(path: Path) -> dict:
@@ -418,11 +409,7 @@ def _load_state(out: Path) -> dict | None:
 
 
 def _write_json_atomic(path: Path, data) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=1)
-        f.write("\n")
-    os.replace(tmp, path)
+    atomicfile.write_text(path, json.dumps(data, indent=1) + "\n")
 
 
 def _settings_mismatch(old: dict, new: dict, prefix: str = "") -> str | None:
@@ -707,30 +694,6 @@ def consolidate(out: Path, sources: list[Source], units: list[Unit], settings: P
                           "reason": "split_gap" if in_gap[i] else "near_duplicate",
                           "detail": f"person {e['person']}"})
 
-    # Arrays: written under temp names, then renamed; the manifest, written last, marks a complete set.
-    tmp_names = {name: out / f".{name}.tmp.npy" for name in ("images", "masks", "landmarks")}
-    arrays = {
-        "images": np.lib.format.open_memmap(tmp_names["images"], mode="w+", dtype=np.uint8, shape=(len(keep), size, size, 3)),
-        "masks": np.lib.format.open_memmap(tmp_names["masks"], mode="w+", dtype=np.uint8, shape=(len(keep), size, size)),
-        "landmarks": np.lib.format.open_memmap(tmp_names["landmarks"], mode="w+", dtype=np.float32, shape=(len(keep), lm.NUM_LANDMARKS, 4)),
-    }
-    pos = {i: k for k, i in enumerate(keep)}
-    by_shard: dict[int, list[tuple[int, int]]] = {}
-    for i in keep:
-        by_shard.setdefault(entries[i]["_shard"], []).append((entries[i]["_row"], pos[i]))
-    for shard_no, pairs in sorted(by_shard.items()):
-        with np.load(shards[shard_no][0]) as z:
-            rows = [r for r, _ in pairs]
-            dest = [d for _, d in pairs]
-            for name in arrays:
-                arrays[name][dest] = z[name][rows]
-    for name, arr in arrays.items():
-        arr.flush()
-        del arr
-    arrays.clear()
-    for name, tmp in tmp_names.items():
-        os.replace(tmp, out / f"{name}.npy")
-
     sample_rows = []
     for k, i in enumerate(keep):
         e = entries[i]
@@ -738,8 +701,6 @@ def consolidate(out: Path, sources: list[Source], units: list[Unit], settings: P
             k, split[i], e["source"], e["frame"], e["person"], *[f"{v:.3f}" for v in e["box"]],
             e["source_width"], e["source_height"], e["detector_score"], e["pose_score"], e["mask_agreement"],
         ])
-    _write_csv(out / "samples.csv", SAMPLE_COLUMNS, sample_rows)
-    _write_csv(out / "skipped.csv", SKIP_COLUMNS, [[s["source"], s["frame"], s["reason"], s["detail"]] for s in skips])
     counts = Counter(s["reason"] for s in skips)
     skipped = {r: counts.get(r, 0) for r in REASONS}
     n_val = sum(1 for i in keep if split[i] == "val")
@@ -756,22 +717,65 @@ def consolidate(out: Path, sources: list[Source], units: list[Unit], settings: P
             for s in sources
         ],
     }
-    _write_json_atomic(out / "manifest.json", manifest)
+
+    # Every file is written under a temp name, and renamed only once all of them are complete,
+    # the manifest (which marks a complete set) last: a failure part way, such as a full disk,
+    # leaves the previous dataset as it was. ExitStack commits in reverse order of entry.
+    names = ("manifest.json", "samples.csv", "skipped.csv", "landmarks.npy", "masks.npy", "images.npy")
+    with contextlib.ExitStack() as stack:
+        tmp = {name: stack.enter_context(atomicfile.atomic_path(out / name)) for name in names}
+        _write_arrays(tmp, out, keep, entries, shards, size)
+        _write_csv(tmp["samples.csv"], SAMPLE_COLUMNS, sample_rows)
+        _write_csv(tmp["skipped.csv"], SKIP_COLUMNS, [[s["source"], s["frame"], s["reason"], s["detail"]] for s in skips])
+        tmp["manifest.json"].write_text(json.dumps(manifest, indent=1) + "\n")
     return PrepareReport(
         out=out, samples=len(keep), train=len(keep) - n_val, val=n_val, skipped=skipped,
         units_done=0, units_total=len(units), frames_processed=0, seconds=0.0, bad_inputs=bad_inputs,
     )
 
 
+def _write_arrays(tmp: dict[str, Path], out: Path, keep: list[int], entries: list[dict], shards: list, size: int) -> None:
+    """Copy the kept samples from their shards into the final arrays' temp files, in order."""
+    arrays = {
+        "images": _open_allocated(tmp["images.npy"], out / "images.npy", np.uint8, (len(keep), size, size, 3)),
+        "masks": _open_allocated(tmp["masks.npy"], out / "masks.npy", np.uint8, (len(keep), size, size)),
+        "landmarks": _open_allocated(tmp["landmarks.npy"], out / "landmarks.npy", np.float32, (len(keep), lm.NUM_LANDMARKS, 4)),
+    }
+    pos = {i: k for k, i in enumerate(keep)}
+    by_shard: dict[int, list[tuple[int, int]]] = {}
+    for i in keep:
+        by_shard.setdefault(entries[i]["_shard"], []).append((entries[i]["_row"], pos[i]))
+    for shard_no, pairs in sorted(by_shard.items()):
+        with np.load(shards[shard_no][0]) as z:
+            rows = [r for r, _ in pairs]
+            dest = [d for _, d in pairs]
+            for name in arrays:
+                arrays[name][dest] = z[name][rows]
+    for arr in arrays.values():
+        arr.flush()
+
+
+def _open_allocated(path: Path, target: Path, dtype, shape: tuple[int, ...]) -> np.memmap:
+    """A .npy memory map whose disk blocks are all reserved up front. open_memmap alone makes
+    a sparse file, and a full disk then shows only when a page is written back: SIGBUS, which
+    kills the process with nothing said. Reserved, a full disk is an OSError here."""
+    arr = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+    try:
+        with open(path, "r+b") as f:
+            os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
+    except OSError as err:
+        del arr
+        raise OSError(err.errno, err.strerror, str(target)) from None
+    return arr
+
+
 def _write_csv(path: Path, header: tuple[str, ...], rows: list[list]) -> None:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(header)
-    w.writerows(rows)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", newline="") as f:
-        f.write(buf.getvalue())
-    os.replace(tmp, path)
+    """A table in UTF-8. The stray bytes of a file name that is not valid UTF-8 (held as
+    surrogates, as os.fsdecode gives them) are written as \\udcXX escapes, not refused."""
+    with open(path, "w", encoding="utf-8", errors="backslashreplace", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(header)
+        w.writerows(rows)
 
 
 # ----------------------------------------------------------------------------- reading
