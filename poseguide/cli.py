@@ -401,6 +401,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(argv: list[str] | None, parser: argparse.ArgumentParser) -> int:
+    # A file name that is not valid UTF-8 is printed with escapes rather than stop the command.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)

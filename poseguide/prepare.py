@@ -71,6 +71,12 @@ class PrepareError(ValueError):
     """A problem the user can fix (bad arguments, a mismatched DATA_DIR); one line."""
 
 
+# Sample sizes the model trains at: its encoder halves the image once per stage plus once
+# in the stem, and every preset has at least four stages (ModelConfig needs image_size
+# divisible by 2**(stages + 1)). Above MAX_SIZE one sample is 3 MB before its mask.
+SIZE_STEP, MIN_SIZE, MAX_SIZE = 32, 64, 1024
+
+
 @dataclass(frozen=True)
 class PrepareSettings:
     """Everything that decides which samples a dataset holds. Stored in the manifest;
@@ -97,14 +103,24 @@ class PrepareSettings:
     detector: DetectorSettings = DetectorSettings()
 
     def __post_init__(self) -> None:
-        if self.size < 16:
-            raise PrepareError(f"--size must be at least 16, got {self.size}")
+        if not (MIN_SIZE <= self.size <= MAX_SIZE and self.size % SIZE_STEP == 0):
+            raise PrepareError(
+                f"--size must be a multiple of {SIZE_STEP} from {MIN_SIZE} to {MAX_SIZE} (the sizes the model "
+                f"can be trained at), got {self.size}"
+            )
         if self.every < 1:
             raise PrepareError(f"--every must be at least 1, got {self.every}")
         if len(self.background) != 3 or not all(0 <= int(c) <= 255 for c in self.background):
             raise PrepareError(f"--background must be R,G,B with values 0-255, got {self.background}")
         if not 0 <= self.min_visible <= len(lm.BODY_JOINTS):
             raise PrepareError(f"--min-visible must be 0-{len(lm.BODY_JOINTS)}, got {self.min_visible}")
+        # `not a <= x` rather than `x < a`, so that NaN fails too
+        if not (math.isfinite(self.min_person_px) and self.min_person_px >= 0):
+            raise PrepareError(f"--min-person-px must be a number of pixels, 0 or more, got {self.min_person_px}")
+        if not 0.0 <= self.min_mask_agreement <= 1.0:
+            raise PrepareError(f"--min-mask-agreement must be in [0, 1], got {self.min_mask_agreement}")
+        if not 0.0 <= self.visibility_threshold <= 1.0:
+            raise PrepareError(f"visibility_threshold must be in [0, 1], got {self.visibility_threshold}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise PrepareError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
         if self.chunk_frames < 1:
@@ -133,7 +149,7 @@ class PrepareSettings:
 @dataclass
 class Source:
     path: str  # absolute
-    kind: str  # "image" | "video"
+    kind: str  # "image" | "video" | "folder" (one that could not be listed: error says why)
     frame_count: int = 1
     fps: float = 0.0
     width: int = 0
@@ -155,23 +171,39 @@ class Unit:
 
     @property
     def key(self) -> str:
-        return hashlib.sha1(f"{self.kind}|{self.source}|{self.start}|{self.stop}".encode()).hexdigest()[:20]
+        return hashlib.sha1(_name_bytes(f"{self.kind}|{self.source}|{self.start}|{self.stop}")).hexdigest()[:20]
 
     @property
     def frames(self) -> int:
         return self.stop - self.start
 
 
-def discover(inputs: Iterable[str | os.PathLike], exclude: Path | None = None) -> list[str]:
+def _name_bytes(text: str) -> bytes:
+    """UTF-8 bytes of a text holding file names; a name that is not valid UTF-8 (surrogates,
+    as os.fsdecode gives it) keeps its own bytes instead of failing to encode."""
+    return text.encode("utf-8", "surrogateescape")
+
+
+def discover(
+    inputs: Iterable[str | os.PathLike], exclude: Path | None = None, unreadable: list[Source] | None = None
+) -> list[str]:
     """Input paths -> absolute media file paths. Folders are searched recursively (media
-    extensions only, hidden entries skipped); files named explicitly are always taken."""
+    extensions only, hidden entries skipped); files named explicitly are always taken.
+    Folders that cannot be listed are added to `unreadable` as "folder" sources with the reason."""
+
+    def walk_error(err: OSError) -> None:
+        if unreadable is not None:
+            name = str(Path(err.filename).absolute()) if err.filename else str(err)
+            unreadable.append(Source(path=name, kind="folder", frame_count=0,
+                                     error=f"cannot list folder ({err.strerror or err.__class__.__name__})"))
+
     found: list[str] = []
     for raw in inputs:
         path = Path(raw).expanduser()
         if not path.exists() and not path.is_symlink():
             raise PrepareError(f"input not found: {raw}")
         if path.is_dir():
-            for root, dirs, files in os.walk(path, followlinks=False):
+            for root, dirs, files in os.walk(path, onerror=walk_error, followlinks=False):
                 rootp = Path(root)
                 dirs[:] = sorted(
                     d for d in dirs
@@ -448,8 +480,16 @@ def prepare(
         raise PrepareError(f"--out {out} exists and is not a directory")
     if out.is_dir() and any(not e.name.startswith(".") for e in out.iterdir()) and not (out / STATE_FILE).exists():
         raise PrepareError(f"--out {out} is a non-empty directory that is not a poseguide dataset; use a new --out")
+    # Inputs are found before --out is made, so a mistyped input leaves no new folder behind.
+    unreadable: list[Source] = []
+    found = discover(inputs, exclude=out.resolve(), unreadable=unreadable)
+    if not found and not (out / STATE_FILE).exists():
+        why = f" ({unreadable[0].path}: {unreadable[0].error})" if unreadable else ""
+        raise PrepareError(f"no image or video files found in the inputs{why}")
     out.mkdir(parents=True, exist_ok=True)
     with _lock(out):
+        for stale in [*out.glob(".*.tmp"), *out.glob(".*.tmp.npy")]:  # left by a run that was killed
+            stale.unlink(missing_ok=True)
         state = _load_state(out)
         settings_dict = settings.to_dict()
         if state is not None:
@@ -458,12 +498,15 @@ def prepare(
                 raise PrepareError(
                     f"{out} was prepared with other settings ({problem}); use the same options to add to it, or a new --out"
                 )
-            sources = {s["path"]: Source(**s) for s in state["sources"]}
+            # Unlistable folders are looked at again on every run, and reported if they still are.
+            sources = {s["path"]: Source(**s) for s in state["sources"] if s["kind"] != "folder"}
         else:
             sources = {}
-        for path in discover(inputs, exclude=out.resolve()):
+        for path in found:
             if path not in sources:
                 sources[path] = make_source(path)
+        for folder in unreadable:
+            sources[folder.path] = folder
         if not sources:
             raise PrepareError("no image or video files found in the inputs")
         ordered = [sources[p] for p in sorted(sources)]
@@ -547,7 +590,7 @@ def _run_units(
 
 
 def _hash01(text: str) -> float:
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") / 2.0**64
+    return int.from_bytes(hashlib.sha256(_name_bytes(text)).digest()[:8], "big") / 2.0**64
 
 
 def _split_key(path: str) -> str:
