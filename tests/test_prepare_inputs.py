@@ -139,3 +139,23 @@ def test_a_folder_that_cannot_be_listed_is_reported(tmp_path, vtest_frames):
     proc = run_cli("prepare", inputs, "--out", out, "--workers", "1", "--no-progress")
     assert "processed 1 new of 2 units" in proc.stdout and "bad input" not in proc.stdout
     assert all(s["reason"] != "bad_input" for s in _skips(out))
+
+
+def test_a_video_whose_name_is_not_utf8_is_prepared(tmp_path, vtest_frames):
+    import cv2
+
+    inputs = tmp_path / "videos"
+    inputs.mkdir()
+    video = inputs / os.fsdecode(b"d\xe9fil\xe9.avi")
+    writer = cv2.VideoWriter(str(tmp_path / "plain.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 5, (768, 576))
+    for frame in vtest_frames[:3]:
+        writer.write(cv2.imread(str(frame)))
+    writer.release()
+    os.replace(tmp_path / "plain.avi", video)
+    out = tmp_path / "data"
+    proc = run_cli("prepare", inputs, "--out", out, "--workers", "1", "--no-progress")
+    assert "bad input" not in proc.stdout
+    with open(out / "samples.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert rows and {row["source"] for row in rows} == {str(inputs / "d\\udce9fil\\udce9.avi")}
+    assert {row["frame"] for row in rows} <= {"0", "1", "2"}
