@@ -45,7 +45,7 @@ def _add_prepare(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, video files, or folders (searched recursively)")
     p.add_argument("--out", required=True, metavar="DATA_DIR", help="dataset directory to create, resume or extend")
-    p.add_argument("--size", type=int, default=128, help="side of the square samples in pixels (default 128)")
+    p.add_argument("--size", type=int, default=128, help="side of the square samples in pixels: a multiple of 32 from 64 to 1024 (default 128)")
     p.add_argument("--every", type=int, default=1, metavar="K", help="use every K-th video frame (default 1)")
     p.add_argument("--workers", type=int, default=None, metavar="N", help="parallel processes (default: CPU count)")
     p.add_argument("--background", type=_rgb, default=(128, 128, 128), metavar="R,G,B",
