@@ -8,11 +8,31 @@ module named after it, so this file stays a table of contents. Errors a user can
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 
 
 class UserError(Exception):
     """A problem with the user's input: printed as one line, exit status 2."""
+
+
+# Errors of the place a command writes to, not of poseguide: each is one line for the user.
+_WRITE_ERRNOS = frozenset(
+    getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EROFS", "EACCES", "EPERM", "ENOTDIR", "EISDIR", "EEXIST", "ENOENT")
+    if hasattr(errno, name)
+)
+
+
+def _write_error(err: OSError, target: object = None) -> UserError:
+    """An OSError met while writing as a UserError: `cannot write <file>: <reason>`. The file is
+    `target` when given (what the user named), else the one the error is about."""
+    reason = err.strerror or str(err)
+    reason = reason[:1].lower() + reason[1:]
+    what = target if target is not None else err.filename
+    message = f"cannot write {what}: {reason}" if what else f"cannot write: {reason}"
+    if err.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        message += "; free some space and run the same command again"
+    return UserError(message)
 
 
 def _add_prepare(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +45,7 @@ def _add_prepare(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, video files, or folders (searched recursively)")
     p.add_argument("--out", required=True, metavar="DATA_DIR", help="dataset directory to create, resume or extend")
-    p.add_argument("--size", type=int, default=128, help="side of the square samples in pixels (default 128)")
+    p.add_argument("--size", type=int, default=128, help="side of the square samples in pixels: a multiple of 32 from 64 to 1024 (default 128)")
     p.add_argument("--every", type=int, default=1, metavar="K", help="use every K-th video frame (default 1)")
     p.add_argument("--workers", type=int, default=None, metavar="N", help="parallel processes (default: CPU count)")
     p.add_argument("--background", type=_rgb, default=(128, 128, 128), metavar="R,G,B",
@@ -73,6 +93,13 @@ def _prepare_main(args: argparse.Namespace) -> int:
         report = prepare(args.inputs, args.out, settings, workers=workers, progress=False if args.no_progress else None)
     except PrepareError as err:
         raise UserError(str(err)) from None
+    except OSError as err:
+        if err.errno not in _WRITE_ERRNOS:
+            raise
+        error = _write_error(err)
+        if err.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+            error = UserError(f"{error} (finished work in {args.out} is kept)")
+        raise error from None
     print(report.summary())
     return 0
 
@@ -94,6 +121,7 @@ def _pose_main(args: argparse.Namespace) -> int:
     from poseguide.decode import DecodeError, decode_image
     from poseguide.extract import NoPersonError, PoseEstimator, best_person
 
+    _check_output_file(args.output, "-o")
     try:
         image = decode_image(args.image)
     except DecodeError as err:
@@ -104,10 +132,30 @@ def _pose_main(args: argparse.Namespace) -> int:
         except NoPersonError as err:
             raise UserError(f"{args.image}: {err}") from None
     height, width = image.shape[:2]
-    landmarks.write_keypoints(args.output, person.landmarks, (width, height))
+    try:
+        landmarks.write_keypoints(args.output, person.landmarks, (width, height))
+    except OSError as err:
+        if err.errno not in _WRITE_ERRNOS:
+            raise
+        raise _write_error(err, args.output) from None
     visible = landmarks.count_visible_body_joints(person.landmarks)
     print(f"wrote {args.output}: 33 landmarks, {visible} of 13 body joints visible, image {width}x{height}")
     return 0
+
+
+def _check_output_file(path, option: str) -> None:
+    """Refuse, before any work rather than after it, an output file that names a folder or
+    lies under something that is not one."""
+    from pathlib import Path
+
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{option} {path} is a folder; give a file name")
+    parent = path.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UserError(f"{option} {path}: {parent} is not a folder")
 
 
 def _add_show(sub: argparse._SubParsersAction) -> None:
@@ -133,10 +181,15 @@ def _show_main(args: argparse.Namespace) -> int:
     output = Path(args.output) if args.output else Path(args.data_dir) / "contact-sheet.png"
     if args.num < 1:
         raise UserError(f"--num must be at least 1, got {args.num}")
+    _check_output_file(output, "-o")
     try:
         n = dataset_contact_sheet(args.data_dir, output, num=args.num, split=args.split, seed=args.seed)
     except PrepareError as err:
         raise UserError(str(err)) from None
+    except OSError as err:
+        if err.errno not in _WRITE_ERRNOS:
+            raise
+        raise _write_error(err, output) from None
     print(f"wrote {output}: {n} samples")
     return 0
 
@@ -351,6 +404,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(argv: list[str] | None, parser: argparse.ArgumentParser) -> int:
+    # A file name that is not valid UTF-8 is printed with escapes rather than stop the command.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     args = parser.parse_args(argv)
     try:
         code = int(args.func(args) or 0)

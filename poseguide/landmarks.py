@@ -13,11 +13,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from poseguide import atomicfile
 
 KEYPOINTS_FORMAT = "mediapipe-pose-33"
 NUM_LANDMARKS = 33
@@ -156,14 +157,7 @@ def write_keypoints(path: str | os.PathLike, landmarks: np.ndarray, image_size: 
     """Write a keypoints file atomically, so a crash never leaves half a file behind."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(keypoints_dict(landmarks, image_size), indent=1)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text + "\n")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
-    os.replace(tmp, path)
+    atomicfile.write_text(path, json.dumps(keypoints_dict(landmarks, image_size), indent=1) + "\n")
 
 
 def parse_keypoints(data: object, source: str = "pose") -> Keypoints:
