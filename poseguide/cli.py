@@ -127,6 +127,7 @@ def _add_show(sub: argparse._SubParsersAction) -> None:
 def _show_main(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from poseguide.dataset import DatasetError, validate_dataset
     from poseguide.prepare import PrepareError
     from poseguide.visualize import dataset_contact_sheet
 
@@ -134,8 +135,9 @@ def _show_main(args: argparse.Namespace) -> int:
     if args.num < 1:
         raise UserError(f"--num must be at least 1, got {args.num}")
     try:
+        validate_dataset(args.data_dir)  # what training would refuse is not drawn either
         n = dataset_contact_sheet(args.data_dir, output, num=args.num, split=args.split, seed=args.seed)
-    except PrepareError as err:
+    except (DatasetError, PrepareError) as err:
         raise UserError(str(err)) from None
     print(f"wrote {output}: {n} samples")
     return 0
