@@ -74,4 +74,4 @@ def test_keypoints_files_that_would_crash_the_reader_are_one_line_errors(tmp_pat
         with pytest.raises(lm.PoseFileError) as info:
             lm.read_keypoints(path)
         assert str(info.value).startswith(f"{path}: {message}") and "\n" not in str(info.value)
-        assert len(str(info.value)) < 200
+        assert len(str(info.value)) - len(str(path)) < 150  # a huge value is cut short
