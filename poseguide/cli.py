@@ -175,6 +175,7 @@ def _add_show(sub: argparse._SubParsersAction) -> None:
 def _show_main(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from poseguide.dataset import DatasetError, validate_dataset
     from poseguide.prepare import PrepareError
     from poseguide.visualize import dataset_contact_sheet
 
@@ -183,8 +184,9 @@ def _show_main(args: argparse.Namespace) -> int:
         raise UserError(f"--num must be at least 1, got {args.num}")
     _check_output_file(output, "-o")
     try:
+        validate_dataset(args.data_dir)  # what training would refuse is not drawn either
         n = dataset_contact_sheet(args.data_dir, output, num=args.num, split=args.split, seed=args.seed)
-    except PrepareError as err:
+    except (DatasetError, PrepareError) as err:
         raise UserError(str(err)) from None
     except OSError as err:
         if err.errno not in _WRITE_ERRNOS:
@@ -263,11 +265,12 @@ def _generate_arguments(p: argparse.ArgumentParser) -> None:
                       help="pose transfer: draw the person of this reference photo (the appearance is "
                       "encoded from it) instead of a random appearance")
     look.add_argument("--num", type=int, default=None, metavar="K",
-                      help=f"number of images (default {DEFAULT_GENERATE_NUM}; 1 with --appearance or a sequence)")
+                      help=f"number of images, at most {MAX_GENERATE_NUM} (default {DEFAULT_GENERATE_NUM}; 1 with --appearance "
+                      f"or a sequence); the contact sheet shows the first {GENERATE_SHEET_MAX}")
     look.add_argument("--seed", type=int, default=0, help="random seed: the same seed draws the same images (default 0)")
     look.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE, metavar="T",
                       help="spread of the random appearance z around the average look; 1 is the full "
-                      f"spread of the training set (default {DEFAULT_TEMPERATURE})")
+                      f"spread of the training set, at most {MAX_TEMPERATURE:g} (default {DEFAULT_TEMPERATURE})")
     model = p.add_argument_group("model")
     model.add_argument("--checkpoint", metavar="MODEL_DIR",
                        help="an exported model dir, or a training run dir (its model/); default: the one run under ./runs")
@@ -283,11 +286,15 @@ def _generate_arguments(p: argparse.ArgumentParser) -> None:
     output.add_argument("--video", choices=("gif", "mp4"), default="gif",
                         help="format of a sequence (default gif; mp4 falls back to gif if no encoder is available)")
     output.add_argument("--fps", type=float, default=8.0, help="frames per second of a sequence (default 8)")
+    output.add_argument("--no-progress", action="store_true", help="no progress bar (there is none when stderr is not a terminal)")
     p.set_defaults(func=_generate, exit_at_once=True)
 
 
 DEFAULT_GENERATE_NUM = 4  # poseguide.generate.DEFAULT_NUM, without importing torch for --help
 DEFAULT_TEMPERATURE = 0.7  # poseguide.model.DEFAULT_TEMPERATURE, likewise (a test keeps them equal)
+MAX_GENERATE_NUM = 10_000  # poseguide.generate.MAX_NUM, likewise
+GENERATE_SHEET_MAX = 64  # poseguide.generate.SHEET_MAX, likewise
+MAX_TEMPERATURE = 10.0  # poseguide.generate.MAX_TEMPERATURE, likewise
 
 
 def _add_generate(sub: argparse._SubParsersAction) -> None:
@@ -320,6 +327,7 @@ def _generate(args: argparse.Namespace) -> int:
         device=args.device,
         precision=args.precision,
         batch_size=args.batch_size,
+        progress=False if args.no_progress else None,
     )
     try:
         report = generate(options)
