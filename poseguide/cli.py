@@ -8,11 +8,31 @@ module named after it, so this file stays a table of contents. Errors a user can
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 
 
 class UserError(Exception):
     """A problem with the user's input: printed as one line, exit status 2."""
+
+
+# Errors of the place a command writes to, not of poseguide: each is one line for the user.
+_WRITE_ERRNOS = frozenset(
+    getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EROFS", "EACCES", "EPERM", "ENOTDIR", "EISDIR", "EEXIST", "ENOENT")
+    if hasattr(errno, name)
+)
+
+
+def _write_error(err: OSError, target: object = None) -> UserError:
+    """An OSError met while writing as a UserError: `cannot write <file>: <reason>`. The file is
+    `target` when given (what the user named), else the one the error is about."""
+    reason = err.strerror or str(err)
+    reason = reason[:1].lower() + reason[1:]
+    what = target if target is not None else err.filename
+    message = f"cannot write {what}: {reason}" if what else f"cannot write: {reason}"
+    if err.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        message += "; free some space and run the same command again"
+    return UserError(message)
 
 
 def _add_prepare(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +45,7 @@ def _add_prepare(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, video files, or folders (searched recursively)")
     p.add_argument("--out", required=True, metavar="DATA_DIR", help="dataset directory to create, resume or extend")
-    p.add_argument("--size", type=int, default=128, help="side of the square samples in pixels (default 128)")
+    p.add_argument("--size", type=int, default=128, help="side of the square samples in pixels: a multiple of 32 from 64 to 1024 (default 128)")
     p.add_argument("--every", type=int, default=1, metavar="K", help="use every K-th video frame (default 1)")
     p.add_argument("--workers", type=int, default=None, metavar="N", help="parallel processes (default: CPU count)")
     p.add_argument("--background", type=_rgb, default=(128, 128, 128), metavar="R,G,B",
@@ -73,6 +93,13 @@ def _prepare_main(args: argparse.Namespace) -> int:
         report = prepare(args.inputs, args.out, settings, workers=workers, progress=False if args.no_progress else None)
     except PrepareError as err:
         raise UserError(str(err)) from None
+    except OSError as err:
+        if err.errno not in _WRITE_ERRNOS:
+            raise
+        error = _write_error(err)
+        if err.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+            error = UserError(f"{error} (finished work in {args.out} is kept)")
+        raise error from None
     print(report.summary())
     return 0
 
@@ -94,6 +121,7 @@ def _pose_main(args: argparse.Namespace) -> int:
     from poseguide.decode import DecodeError, decode_image
     from poseguide.extract import NoPersonError, PoseEstimator, best_person
 
+    _check_output_file(args.output, "-o")
     try:
         image = decode_image(args.image)
     except DecodeError as err:
@@ -104,10 +132,30 @@ def _pose_main(args: argparse.Namespace) -> int:
         except NoPersonError as err:
             raise UserError(f"{args.image}: {err}") from None
     height, width = image.shape[:2]
-    landmarks.write_keypoints(args.output, person.landmarks, (width, height))
+    try:
+        landmarks.write_keypoints(args.output, person.landmarks, (width, height))
+    except OSError as err:
+        if err.errno not in _WRITE_ERRNOS:
+            raise
+        raise _write_error(err, args.output) from None
     visible = landmarks.count_visible_body_joints(person.landmarks)
     print(f"wrote {args.output}: 33 landmarks, {visible} of 13 body joints visible, image {width}x{height}")
     return 0
+
+
+def _check_output_file(path, option: str) -> None:
+    """Refuse, before any work rather than after it, an output file that names a folder or
+    lies under something that is not one."""
+    from pathlib import Path
+
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{option} {path} is a folder; give a file name")
+    parent = path.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UserError(f"{option} {path}: {parent} is not a folder")
 
 
 def _add_show(sub: argparse._SubParsersAction) -> None:
@@ -127,16 +175,23 @@ def _add_show(sub: argparse._SubParsersAction) -> None:
 def _show_main(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from poseguide.dataset import DatasetError, validate_dataset
     from poseguide.prepare import PrepareError
     from poseguide.visualize import dataset_contact_sheet
 
     output = Path(args.output) if args.output else Path(args.data_dir) / "contact-sheet.png"
     if args.num < 1:
         raise UserError(f"--num must be at least 1, got {args.num}")
+    _check_output_file(output, "-o")
     try:
+        validate_dataset(args.data_dir)  # what training would refuse is not drawn either
         n = dataset_contact_sheet(args.data_dir, output, num=args.num, split=args.split, seed=args.seed)
-    except PrepareError as err:
+    except (DatasetError, PrepareError) as err:
         raise UserError(str(err)) from None
+    except OSError as err:
+        if err.errno not in _WRITE_ERRNOS:
+            raise
+        raise _write_error(err, output) from None
     print(f"wrote {output}: {n} samples")
     return 0
 
@@ -210,11 +265,12 @@ def _generate_arguments(p: argparse.ArgumentParser) -> None:
                       help="pose transfer: draw the person of this reference photo (the appearance is "
                       "encoded from it) instead of a random appearance")
     look.add_argument("--num", type=int, default=None, metavar="K",
-                      help=f"number of images (default {DEFAULT_GENERATE_NUM}; 1 with --appearance or a sequence)")
+                      help=f"number of images, at most {MAX_GENERATE_NUM} (default {DEFAULT_GENERATE_NUM}; 1 with --appearance "
+                      f"or a sequence); the contact sheet shows the first {GENERATE_SHEET_MAX}")
     look.add_argument("--seed", type=int, default=0, help="random seed: the same seed draws the same images (default 0)")
     look.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE, metavar="T",
                       help="spread of the random appearance z around the average look; 1 is the full "
-                      f"spread of the training set (default {DEFAULT_TEMPERATURE})")
+                      f"spread of the training set, at most {MAX_TEMPERATURE:g} (default {DEFAULT_TEMPERATURE})")
     model = p.add_argument_group("model")
     model.add_argument("--checkpoint", metavar="MODEL_DIR",
                        help="an exported model dir, or a training run dir (its model/); default: the one run under ./runs")
@@ -230,11 +286,15 @@ def _generate_arguments(p: argparse.ArgumentParser) -> None:
     output.add_argument("--video", choices=("gif", "mp4"), default="gif",
                         help="format of a sequence (default gif; mp4 falls back to gif if no encoder is available)")
     output.add_argument("--fps", type=float, default=8.0, help="frames per second of a sequence (default 8)")
+    output.add_argument("--no-progress", action="store_true", help="no progress bar (there is none when stderr is not a terminal)")
     p.set_defaults(func=_generate, exit_at_once=True)
 
 
 DEFAULT_GENERATE_NUM = 4  # poseguide.generate.DEFAULT_NUM, without importing torch for --help
 DEFAULT_TEMPERATURE = 0.7  # poseguide.model.DEFAULT_TEMPERATURE, likewise (a test keeps them equal)
+MAX_GENERATE_NUM = 10_000  # poseguide.generate.MAX_NUM, likewise
+GENERATE_SHEET_MAX = 64  # poseguide.generate.SHEET_MAX, likewise
+MAX_TEMPERATURE = 10.0  # poseguide.generate.MAX_TEMPERATURE, likewise
 
 
 def _add_generate(sub: argparse._SubParsersAction) -> None:
@@ -267,6 +327,7 @@ def _generate(args: argparse.Namespace) -> int:
         device=args.device,
         precision=args.precision,
         batch_size=args.batch_size,
+        progress=False if args.no_progress else None,
     )
     try:
         report = generate(options)
@@ -351,6 +412,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(argv: list[str] | None, parser: argparse.ArgumentParser) -> int:
+    # A file name that is not valid UTF-8 is printed with escapes rather than stop the command.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     args = parser.parse_args(argv)
     try:
         code = int(args.func(args) or 0)

@@ -28,6 +28,9 @@ from poseguide.landmarks import NUM_LANDMARKS, flip_horizontal
 from poseguide.prepare import FORMAT as DATASET_FORMAT, VERSION as DATASET_VERSION
 
 ARRAY_FILES = ("images.npy", "masks.npy", "landmarks.npy")
+# Crop-normalised landmarks stay within a crop side or so of the crop (prepare frames the
+# person in the middle); values far beyond are a corrupt file, which drawing would overflow.
+LANDMARK_LIMIT = 100.0
 
 
 class DatasetError(ValueError):
@@ -50,7 +53,7 @@ class DatasetInfo:
 
 def validate_dataset(root: str | Path, image_size: int | None = None) -> DatasetInfo:
     """Check a dataset directory before training starts: files present, arrays readable with
-    matching shapes and dtypes, landmarks finite, split column valid, and (if given) the
+    matching shapes and dtypes, landmarks finite and in range, split column valid, and (if given) the
     image size the model expects. Raises DatasetError with one line naming the problem."""
     root = Path(root)
     if not root.is_dir():
@@ -87,6 +90,14 @@ def validate_dataset(root: str | Path, image_size: int | None = None) -> Dataset
     if not np.isfinite(landmarks).all():
         bad = int(np.flatnonzero(~np.isfinite(landmarks).reshape(n, -1).all(axis=1))[0])
         raise DatasetError(f"{root / 'landmarks.npy'}: sample {bad} has non-finite landmarks")
+    coords, visibility = landmarks[..., :3], landmarks[..., 3]
+    wild = (np.abs(coords) > LANDMARK_LIMIT).reshape(n, -1).any(axis=1) | ((visibility < 0) | (visibility > 1)).any(axis=1)
+    if wild.any():
+        bad = int(np.flatnonzero(wild)[0])
+        raise DatasetError(
+            f"{root / 'landmarks.npy'}: sample {bad} has landmarks beyond +-{LANDMARK_LIMIT:g} crop sides "
+            f"or a visibility outside [0, 1]"
+        )
 
     train, val = _read_split(root / "samples.csv", n)
     background = tuple(int(c) for c in manifest.get("background", (0, 0, 0)))

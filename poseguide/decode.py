@@ -12,6 +12,7 @@ silently padded with grey.
 from __future__ import annotations
 
 import os
+import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,7 +126,17 @@ class VideoInfo:
 
 def _open_video(path: Path) -> cv2.VideoCapture:
     _check_readable(path)
-    cap = cv2.VideoCapture(str(path))
+    try:
+        str(path).encode("utf-8")
+        cap = cv2.VideoCapture(str(path))
+    except UnicodeEncodeError:
+        # OpenCV takes names as UTF-8 and crashes (SIGSEGV) on one that is not: open such a
+        # file through a link with a plain name. The decoder holds the file once it is open.
+        suffix = path.suffix if path.suffix.isascii() and path.suffix.isprintable() else ""
+        with tempfile.TemporaryDirectory(prefix="poseguide-video-") as tmp:
+            link = os.path.join(tmp, "video" + suffix)
+            os.symlink(os.path.abspath(path), link)
+            cap = cv2.VideoCapture(link)
     if not cap.isOpened():
         cap.release()
         raise DecodeError("cannot open video (unsupported codec or corrupt file)")

@@ -83,6 +83,12 @@ class EvalSettings:
             raise EvaluationError(f"split must be val or train, got {self.split!r}")
         if self.diversity_k < 2:
             raise EvaluationError("diversity needs at least 2 samples per pose")
+        from poseguide.generate import GenerateError, check_sampling
+
+        try:
+            check_sampling(self.seed, self.temperature)  # the latents are drawn as `generate` draws them
+        except GenerateError as err:
+            raise EvaluationError(str(err)) from None
 
 
 # --- loading -----------------------------------------------------------------------------------
@@ -337,6 +343,8 @@ def evaluate(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir:
     other = load_report(compare) if compare else None  # fail early on a bad --compare
 
     model_dir = resolve_model_dir(model_dir)
+    out_dir = Path(out_dir) if out_dir else default_out_dir(model_dir)
+    check_out_dir(out_dir)
     generator = load_generator(model_dir, settings.precision)
     model = generator.model
     size = model.config.image_size
@@ -344,7 +352,6 @@ def evaluate(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir:
     check_framing(generator, info)
     if settings.inception_weights and not Path(settings.inception_weights).is_file():
         raise EvaluationError(f"--inception-weights {settings.inception_weights}: no such file")
-    out_dir = Path(out_dir) if out_dir else default_out_dir(model_dir)
     n = len(indices)
     bg_rgb = tuple(int(c) for c in info.background)  # the dataset's: samples are judged beside its images
 
@@ -514,6 +521,16 @@ def evaluate(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir:
     return Evaluation(report=report, out_dir=out_dir)
 
 
+def check_out_dir(out_dir: Path) -> None:
+    """The report folder must be one this run can create or write into: checked before the
+    work, so a bad --out costs seconds, not the whole evaluation."""
+    from poseguide.generate import check_out_dir as problem_with
+
+    problem = problem_with(out_dir)
+    if problem:
+        raise EvaluationError(problem)
+
+
 def _ratio(a: float, b: float) -> float:
     if not (math.isfinite(a) and math.isfinite(b)) or b <= 0:
         return float("nan")
@@ -657,7 +674,27 @@ def load_report(path: str | os.PathLike) -> dict:
         path = path / REPORT_JSON
     if not path.is_file():
         raise EvaluationError(f"--compare {path}: no such report (give a report.json or its directory)")
-    return read_versioned_json(path, REPORT_FORMAT, REPORT_VERSION, "evaluation report", EvaluationError, f"--compare {path}")
+    report = read_versioned_json(path, REPORT_FORMAT, REPORT_VERSION, "evaluation report", EvaluationError, f"--compare {path}")
+    check_report(report, f"--compare {path}")
+    return report
+
+
+def check_report(report: dict, label: str) -> None:
+    """What a comparison reads from another report: its model's dir, and numbers (or nothing)
+    where the compared metrics are. Older reports may lack a metric; it shows as n/a."""
+    model = report.get("model")
+    if not isinstance(model, dict) or not isinstance(model.get("dir"), str):
+        raise EvaluationError(f"{label}: has no model.dir; not a complete evaluation report")
+    for _, key, _, _ in COMPARE_ROWS:
+        value = _get(report, key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise EvaluationError(f"{label}: {key} should be a number, got {type(value).__name__}")
+        try:
+            float(value)
+        except OverflowError:
+            raise EvaluationError(f"{label}: {key} is too large a number") from None
 
 
 def comparison_rows(report: dict, other: dict) -> list[tuple[str, str, str, str]]:

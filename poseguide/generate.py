@@ -6,9 +6,9 @@ maps any pose into the model's crop with THE framing rule (`framing.pose_to_crop
 `prepare` used on the training photos), and decodes batches of latents into RGBA images whose
 alpha is the generated person mask.
 
-`run()` is the `generate` command. It checks every input and renders everything in memory
-first, then writes the files into a temporary directory beside --out and moves them into
-place, so a bad input (or a crash) never leaves half an output behind.
+`run()` is the `generate` command. It checks every input first, then draws batch by batch
+into a temporary directory beside --out and moves the files into place, so a bad input (or
+a crash) never leaves half an output behind, and memory does not grow with --num.
 """
 
 from __future__ import annotations
@@ -31,7 +31,12 @@ from poseguide.model import CONFIG_NAME, DEFAULT_TEMPERATURE, EXTRAS_NAME, Model
 RUN_MODEL_DIR = "model"  # a training run exports its model here
 DEFAULT_RUNS_DIR = "runs"
 DEFAULT_NUM = 4
+MAX_NUM = 10_000  # images per run: ~20 minutes on a CPU; more runs with other seeds draw more
+MAX_TEMPERATURE = 10.0  # z this far out decodes to blank images
+MAX_SEED = 2**63 - 1  # torch.Generator takes 64 bits; numpy's streams refuse negative seeds
+MIN_POSE_EXTENT = 0.01  # of the image's longer side: visible points closer than this are one spot
 SHEET_NAME = "contact-sheet.png"
+SHEET_MAX = 64  # images on the contact sheet: the first ones, so it stays a viewable size
 _CHECKPOINT_RE = re.compile(r"^checkpoint-\d+$")
 
 
@@ -115,10 +120,60 @@ def resolve_device(device: str | torch.device) -> torch.device:
     try:
         resolved = torch.device(device)
     except RuntimeError:
-        raise GenerateError(f"unknown device {device!r} (use auto, cpu, cuda or cuda:N)") from None
+        resolved = None
+    if resolved is None or resolved.type not in ("cpu", "cuda"):  # meta, xla, ...: nothing to draw on
+        raise GenerateError(f"unknown device {device!r} (use auto, cpu, cuda or cuda:N)")
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise GenerateError(f"device {device!r}: CUDA is not available on this machine (use --device cpu)")
+    if resolved.type == "cuda" and resolved.index is not None and resolved.index >= torch.cuda.device_count():
+        raise GenerateError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     return resolved
+
+
+def check_sampling(seed: int, temperature: float) -> None:
+    """--seed and --temperature as `generate` and `evaluate` both take them."""
+    if not 0 <= seed <= MAX_SEED:
+        raise GenerateError(f"--seed must be between 0 and 2**63-1, got {_short_number(seed)}")
+    if not (0 <= temperature <= MAX_TEMPERATURE):  # also refuses NaN
+        raise GenerateError(f"--temperature must be between 0 and {MAX_TEMPERATURE:g}, got {temperature:g}")
+
+
+def _short_number(value: int) -> str:
+    text = str(value)
+    return text if len(text) <= 24 else f"a number of {len(text)} digits"
+
+
+def check_out_dir(out: str | os.PathLike, option: str = "--out") -> str | None:
+    """Why the output folder `out` cannot be written, or None: checked before any work, by
+    making (and removing) a folder where the output will go, so nothing is left behind."""
+    out = Path(out)
+    try:
+        if out.exists() and not out.is_dir():
+            return f"{option} {out}: exists and is not a directory"
+        base = out if out.exists() else out.parent
+        while not base.exists() and base != base.parent:
+            base = base.parent
+        if not base.is_dir():
+            return f"{option} {out}: {base} is a file, not a directory"
+        probe = tempfile.mkdtemp(prefix=".poseguide-probe-", dir=base)
+        os.rmdir(probe)
+    except OSError as err:
+        return f"{option} {out}: cannot write there ({err.strerror or err.__class__.__name__})"
+    return None
+
+
+def check_framing_settings(settings: framing.FramingSettings, where: str | os.PathLike) -> None:
+    """Framing numbers from a file: a zero fill would divide by zero, a string would not compare."""
+    def number(value) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+    if not (number(settings.fill) and 0 < settings.fill <= 1):
+        raise ModelLoadError(f"{where}: framing.fill must be in (0, 1], got {settings.fill!r}")
+    if not (number(settings.visibility_threshold) and 0 <= settings.visibility_threshold <= 1):
+        raise ModelLoadError(f"{where}: framing.visibility_threshold must be in [0, 1], got {settings.visibility_threshold!r}")
+    if not (isinstance(settings.min_points, int) and not isinstance(settings.min_points, bool)
+            and 1 <= settings.min_points <= lm.NUM_LANDMARKS):
+        raise ModelLoadError(f"{where}: framing.min_points must be 1-{lm.NUM_LANDMARKS}, got {settings.min_points!r}")
 
 
 # ----------------------------------------------------------------------------- the API
@@ -182,6 +237,7 @@ class Generator:
             framing_settings = framing.FramingSettings.from_dict(extra["framing"])
         except (TypeError, ValueError) as err:
             raise ModelLoadError(f"{where}: bad 'framing' section ({err})") from None
+        check_framing_settings(framing_settings, where)
         train_poses = tensors.get("train_poses")
         if train_poses is not None:
             train_poses = train_poses.float().numpy()
@@ -235,6 +291,15 @@ class Generator:
             raise GenerateError(f"{source}: the pose has NaN or infinite values")
         if min_visible > 0:
             lm.require_visible(pose, source, min_visible)
+        visible = pose[:, 3] >= self.framing.visibility_threshold
+        if visible.any():
+            xy = pose[visible, :2] * np.asarray(image_size, dtype=np.float64) / max(image_size)
+            extent = float((xy.max(axis=0) - xy.min(axis=0)).max())
+            if extent < MIN_POSE_EXTENT:
+                raise GenerateError(
+                    f"{source}: the visible landmarks all lie on one spot (they span {extent:.2g} of the image, "
+                    f"at least {MIN_POSE_EXTENT:g} is needed)"
+                )
         try:
             crop, _ = framing.pose_to_crop(pose, image_size, self.framing)
         except framing.FramingError as err:
@@ -531,6 +596,7 @@ class GenerateOptions:
     precision: str = "auto"
     batch_size: int = 16
     runs_dir: str = DEFAULT_RUNS_DIR
+    progress: bool | None = None  # None: a bar only on a terminal
 
 
 @dataclass
@@ -554,12 +620,12 @@ class GenerateReport:
 
 
 @dataclass
-class _Rendered:
-    """Everything one run writes, held in memory until it is all known to be good."""
+class _Plan:
+    """What one run draws, decided (and every input checked) before any image is drawn."""
 
     names: list[str]
-    rgba: np.ndarray
-    poses: np.ndarray | None  # crop poses the images were conditioned on
+    z: torch.Tensor  # (K, D), or (1, D): one appearance for every image
+    poses: np.ndarray | None  # crop poses the images are conditioned on
     captions: list[str]
     reference: Appearance | None = None
     sequence: bool = False
@@ -589,8 +655,10 @@ def check_options(o: GenerateOptions) -> None:
         raise GenerateError("choose one pose source: --pose, --pose-image or --random-pose")
     if o.num is not None and o.num < 1:
         raise GenerateError(f"--num must be at least 1, got {o.num}")
-    if not (o.temperature >= 0 and math.isfinite(o.temperature)):
-        raise GenerateError(f"--temperature must be a number >= 0, got {o.temperature}")
+    if o.num is not None and o.num > MAX_NUM:
+        raise GenerateError(f"--num is at most {MAX_NUM} per run, got {_short_number(o.num)}; "
+                            f"run again with another --seed for more")
+    check_sampling(o.seed, o.temperature)
     if not (o.fps > 0 and math.isfinite(o.fps)):
         raise GenerateError(f"--fps must be > 0, got {o.fps}")
     if o.batch_size < 1:
@@ -601,15 +669,15 @@ def check_options(o: GenerateOptions) -> None:
         raise GenerateError("--appearance needs a target pose: add --pose, --pose-image or --random-pose")
     if o.appearance is not None and not o.random_pose and (o.num or 1) > 1:
         raise GenerateError("--num > 1 with --appearance would draw the same image again; give several --pose files for a sequence")
-    out = Path(o.out)
-    if out.exists() and not out.is_dir():
-        raise GenerateError(f"--out {out}: exists and is not a directory")
+    problem = check_out_dir(o.out)
+    if problem:
+        raise GenerateError(problem)
     if o.background is not None and (len(o.background) != 3 or not all(0 <= int(c) <= 255 for c in o.background)):
         raise GenerateError(f"--background must be R,G,B with values 0-255, got {o.background}")
 
 
-def render(o: GenerateOptions) -> tuple[Generator, _Rendered]:
-    """Check every input and draw every image in memory; nothing is written here."""
+def plan(o: GenerateOptions) -> tuple[Generator, _Plan]:
+    """Check every input and choose every pose and latent; nothing is drawn or written here."""
     check_options(o)
     files = pose_files(o.pose) if o.pose else []
     keypoints = [(str(f), lm.read_keypoints(f)) for f in files]  # malformed files fail before the model loads
@@ -658,26 +726,36 @@ def render(o: GenerateOptions) -> tuple[Generator, _Rendered]:
         z = gen.sample_z(1, o.seed, o.temperature)  # one appearance through the whole sequence
     else:
         z = gen.sample_z(count, o.seed, o.temperature)
-    rgba = gen.generate(poses, num=count, z=z, batch_size=o.batch_size)
 
     stem = "frame" if sequence else "sample"
     width = max(3, len(str(count - 1)))
     names = [f"{stem}-{i:0{width}d}" for i in range(count)]
     captions = [f"{n} {c}".strip() for n, c in zip(names, captions or [""] * count)]
-    return gen, _Rendered(names, rgba, poses, captions, reference, sequence)
+    return gen, _Plan(names, z, poses, captions, reference, sequence)
 
 
 def run(o: GenerateOptions) -> GenerateReport:
     """The `generate` command. Every user-fixable problem is a one-line GenerateError, and
-    then nothing has been written."""
+    then nothing has been written.
+
+    Images are drawn a batch at a time and written straight into a temporary folder beside
+    --out, which moves into place once everything is written, so memory stays flat whatever
+    --num is and an interrupted run leaves no half output. The contact sheet shows the first
+    SHEET_MAX images; only a sequence keeps all its frames, for the animation.
+    """
     try:
-        gen, r = render(o)
+        gen, p = plan(o)
     except (lm.PoseFileError, ModelLoadError, framing.FramingError) as err:
         raise GenerateError(" ".join(str(err).split())) from None
+    from tqdm.auto import tqdm
+
+    from poseguide.visualize import save_png
+
     background = tuple(o.background) if o.background is not None else gen.background
-    pngs = r.rgba if o.background is None else composite(r.rgba, background)
-    shown = composite(r.rgba, background)
-    sheet = contact_sheet(shown, r.poses, r.captions, background, r.reference)
+    count = len(p.names)
+    on_sheet = min(count, SHEET_MAX)
+    kept = count if p.sequence else on_sheet  # a sequence's animation needs every frame
+    shown: list[np.ndarray] = []  # composited images for the sheet (and the animation)
 
     out = Path(o.out)
     notes: list[str] = []
@@ -685,32 +763,45 @@ def run(o: GenerateOptions) -> GenerateReport:
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         tmp.chmod(0o777 & ~_umask())  # mkdtemp's 0700 would otherwise become --out's mode
-        from poseguide.visualize import save_png
-
-        for i, name in enumerate(r.names):
-            save_png(pngs[i], tmp / f"{name}.png")
-            if r.poses is not None:
-                lm.write_keypoints(tmp / f"{name}.json", r.poses[i], (gen.image_size, gen.image_size))
+        bar = tqdm(total=count, desc="generate", unit="img", leave=False, mininterval=1.0,
+                   disable=None if o.progress is None else not o.progress)
+        with bar:
+            for start in range(0, count, o.batch_size):
+                stop = min(count, start + o.batch_size)
+                zb = p.z if len(p.z) == 1 else p.z[start:stop]
+                pb = None if p.poses is None else p.poses[start:stop]
+                rgba = gen.generate(pb, num=None if pb is not None else stop - start, z=zb, batch_size=o.batch_size)
+                pngs = rgba if o.background is None else composite(rgba, background)
+                for i, name in enumerate(p.names[start:stop], start=start):
+                    save_png(pngs[i - start], tmp / f"{name}.png")
+                    if p.poses is not None:
+                        lm.write_keypoints(tmp / f"{name}.json", p.poses[i], (gen.image_size, gen.image_size))
+                if start < kept:
+                    shown.append(composite(rgba[: kept - start], background))
+                bar.update(stop - start)
+        shown_all = np.concatenate(shown)
+        sheet = contact_sheet(shown_all[:on_sheet], None if p.poses is None else p.poses[:on_sheet],
+                              p.captions[:on_sheet], background, p.reference)
         save_png(sheet, tmp / SHEET_NAME)
         animation = None
-        if r.sequence:
-            path = write_animation(tmp / f"sequence.{o.video}", shown, o.fps)
+        if p.sequence:
+            path = write_animation(tmp / f"sequence.{o.video}", shown_all, o.fps)
             if path is None:
                 notes.append("no MP4 encoder is available offline (install imageio-ffmpeg); wrote sequence.gif instead")
-                path = write_animation(tmp / "sequence.gif", shown, o.fps)
+                path = write_animation(tmp / "sequence.gif", shown_all, o.fps)
             animation = path.name
-        written = sorted(p.name for p in tmp.iterdir())
+        written = sorted(q.name for q in tmp.iterdir())
         for name in written:  # mkstemp-made files are 0600; outputs get the user's usual mode
             (tmp / name).chmod(0o666 & ~_umask())
-        _commit(tmp, out, written, stale=[f"{n}.json" for n in r.names] if r.poses is None else [])
+        _commit(tmp, out, written, stale=[f"{n}.json" for n in p.names] if p.poses is None else [])
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return GenerateReport(
         out=out,
-        images=[f"{n}.png" for n in r.names],
-        sidecars=0 if r.poses is None else len(r.names),
-        sheet=SHEET_NAME,
+        images=[f"{n}.png" for n in p.names],
+        sidecars=0 if p.poses is None else count,
+        sheet=SHEET_NAME if on_sheet == count else f"{SHEET_NAME} (the first {on_sheet})",
         animation=animation,
         model_dir=gen.model_dir,
         notes=notes,

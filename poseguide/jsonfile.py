@@ -25,6 +25,10 @@ def read_versioned_json(
         data = json.loads(Path(path).read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise error(f"{label}: not valid JSON ({err})") from None
+    except RecursionError:  # the decoder recurses once per level of nesting
+        raise error(f"{label}: not valid JSON (nested too deeply)") from None
+    except ValueError:  # an integer of more digits than Python converts
+        raise error(f"{label}: not valid JSON (a number too long)") from None
     except OSError as err:
         raise error(f"{label}: unreadable ({err.strerror or err.__class__.__name__})") from None
     if not isinstance(data, dict) or data.get("format") != format_name:

@@ -13,11 +13,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from poseguide import atomicfile
 
 KEYPOINTS_FORMAT = "mediapipe-pose-33"
 NUM_LANDMARKS = 33
@@ -103,6 +104,7 @@ LIMB_FLIP_PERMUTATION: tuple[int, ...] = tuple(
 COORD_MIN, COORD_MAX = -0.5, 1.5
 DEFAULT_VISIBILITY_THRESHOLD = 0.5
 DEFAULT_MIN_VISIBLE_BODY_JOINTS = 6
+MAX_IMAGE_SIDE = 1_000_000  # pixels; a keypoints file's image_size beyond this is not a photo
 
 
 def flip_horizontal(landmarks: np.ndarray) -> np.ndarray:
@@ -156,14 +158,7 @@ def write_keypoints(path: str | os.PathLike, landmarks: np.ndarray, image_size: 
     """Write a keypoints file atomically, so a crash never leaves half a file behind."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(keypoints_dict(landmarks, image_size), indent=1)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text + "\n")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
-    os.replace(tmp, path)
+    atomicfile.write_text(path, json.dumps(keypoints_dict(landmarks, image_size), indent=1) + "\n")
 
 
 def parse_keypoints(data: object, source: str = "pose") -> Keypoints:
@@ -180,9 +175,11 @@ def parse_keypoints(data: object, source: str = "pose") -> Keypoints:
         if (
             not isinstance(size, (list, tuple))
             or len(size) != 2
-            or not all(isinstance(s, (int, float)) and not isinstance(s, bool) and s > 0 for s in size)
+            or not all(isinstance(s, (int, float)) and not isinstance(s, bool) and 0 < s <= MAX_IMAGE_SIDE for s in size)
         ):
-            raise PoseFileError(f"{source}: image_size must be [W, H] with positive numbers, got {size!r}")
+            raise PoseFileError(
+                f"{source}: image_size must be [W, H] with positive numbers up to {MAX_IMAGE_SIDE}, got {_short(size)}"
+            )
         image_size = (int(size[0]), int(size[1]))
         rows = data.get("landmarks")
         if not isinstance(rows, list):
@@ -210,8 +207,12 @@ def parse_keypoints(data: object, source: str = "pose") -> Keypoints:
     for i, row in enumerate(values):
         for value in row:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise PoseFileError(f"{source}: landmark {i} ({NAMES[i]}) has a non-numeric value {value!r}")
-            if not math.isfinite(value):
+                raise PoseFileError(f"{source}: landmark {i} ({NAMES[i]}) has a non-numeric value {_short(value)}")
+            try:
+                finite = math.isfinite(value)
+            except OverflowError:  # an integer too large for a float
+                raise PoseFileError(f"{source}: landmark {i} ({NAMES[i]}) has a value too large to be a coordinate") from None
+            if not finite:
                 raise PoseFileError(f"{source}: landmark {i} ({NAMES[i]}) has a NaN or infinite value")
     landmarks = np.asarray(values, dtype=np.float32)
     xy = landmarks[:, :2]
@@ -229,6 +230,12 @@ def parse_keypoints(data: object, source: str = "pose") -> Keypoints:
     return Keypoints(landmarks=landmarks, image_size=image_size)
 
 
+def _short(value: object, limit: int = 60) -> str:
+    """repr of a value from a file, cut short: a message stays one readable line."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def read_keypoints(path: str | os.PathLike) -> Keypoints:
     """Read and validate a keypoints file; every problem is a one-line PoseFileError."""
     path = Path(path)
@@ -242,6 +249,10 @@ def read_keypoints(path: str | os.PathLike) -> Keypoints:
         data = json.loads(text)
     except json.JSONDecodeError as err:
         raise PoseFileError(f"{path}: malformed JSON ({err.msg} at line {err.lineno}, column {err.colno})") from None
+    except RecursionError:  # the decoder recurses once per level of nesting
+        raise PoseFileError(f"{path}: malformed JSON (nested too deeply)") from None
+    except ValueError:  # an integer of more digits than Python converts
+        raise PoseFileError(f"{path}: malformed JSON (a number too long)") from None
     return parse_keypoints(data, source=str(path))
 
 

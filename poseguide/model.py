@@ -482,6 +482,7 @@ class PoseCVAE(nn.Module):
         directory = Path(directory)
         config = read_model_config(directory)
         try:
+            check_architecture(config["model"])
             model_config = ModelConfig.from_dict(config["model"])
         except (TypeError, ValueError) as err:
             raise ModelLoadError(f"{directory / CONFIG_NAME}: bad model config ({err})") from None
@@ -501,6 +502,49 @@ class PoseCVAE(nn.Module):
             )
         model.load_state_dict(state, strict=True)
         return model.eval()
+
+
+# Sane ranges of the architecture numbers a model's config.json may hold: the presets use a
+# fraction of each, and a file beyond them would build a model of hundreds of GB before its
+# weights could be found not to match.
+ARCHITECTURE_LIMITS: dict[str, tuple[int, int]] = {
+    "image_size": (8, 2048),
+    "encoder_blocks": (0, 16),
+    "decoder_blocks": (0, 16),
+    "head_channels": (1, 1024),
+    "latent_dim": (1, 8192),
+    "condition_size": (4, 1024),
+    "groups": (1, 512),
+    "pose_head_width": (1, 8192),
+    "pose_latent_dim": (0, 8192),
+    "pose_prior_components": (1, 65536),
+}
+CHANNELS_LIMITS = (1, 4096)  # each stage's width
+MAX_STAGES = 8
+
+
+def check_architecture(data: dict) -> None:
+    """Refuse architecture numbers outside ARCHITECTURE_LIMITS (ValueError, one line)."""
+    def whole(value) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    for key, (lo, hi) in ARCHITECTURE_LIMITS.items():
+        if key in data and not (whole(data[key]) and lo <= data[key] <= hi):
+            raise ValueError(f"{key} must be a whole number in [{lo}, {hi}], got {_short(data[key])}")
+    if "channels" in data:
+        channels = data["channels"]
+        lo, hi = CHANNELS_LIMITS
+        if (
+            not isinstance(channels, list)
+            or not 1 <= len(channels) <= MAX_STAGES
+            or not all(whole(c) and lo <= c <= hi for c in channels)
+        ):
+            raise ValueError(f"channels must be a list of 1-{MAX_STAGES} whole numbers in [{lo}, {hi}], got {_short(channels)}")
+
+
+def _short(value: object, limit: int = 60) -> str:
+    text = " ".join(repr(value).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _state_mismatch(expected: dict, found: dict) -> tuple[list[str], list[str]]:

@@ -24,14 +24,12 @@ import contextlib
 import csv
 import fcntl
 import hashlib
-import io
 import json
 import math
 import multiprocessing as mp
 import os
 import signal
 import sys
-import tempfile
 import time
 import zipfile
 from collections import Counter
@@ -41,7 +39,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from poseguide import framing, landmarks as lm
+from poseguide import atomicfile, framing, landmarks as lm
 from poseguide.decode import DecodeError, decode_image, is_media_path, is_video_path, iter_video_frames, probe_video
 from poseguide.extract import DetectorSettings
 from poseguide.jsonfile import read_versioned_json
@@ -73,6 +71,12 @@ class PrepareError(ValueError):
     """A problem the user can fix (bad arguments, a mismatched DATA_DIR); one line."""
 
 
+# Sample sizes the model trains at: its encoder halves the image once per stage plus once
+# in the stem, and every preset has at least four stages (ModelConfig needs image_size
+# divisible by 2**(stages + 1)). Above MAX_SIZE one sample is 3 MB before its mask.
+SIZE_STEP, MIN_SIZE, MAX_SIZE = 32, 64, 1024
+
+
 @dataclass(frozen=True)
 class PrepareSettings:
     """Everything that decides which samples a dataset holds. Stored in the manifest;
@@ -99,14 +103,24 @@ class PrepareSettings:
     detector: DetectorSettings = DetectorSettings()
 
     def __post_init__(self) -> None:
-        if self.size < 16:
-            raise PrepareError(f"--size must be at least 16, got {self.size}")
+        if not (MIN_SIZE <= self.size <= MAX_SIZE and self.size % SIZE_STEP == 0):
+            raise PrepareError(
+                f"--size must be a multiple of {SIZE_STEP} from {MIN_SIZE} to {MAX_SIZE} (the sizes the model "
+                f"can be trained at), got {self.size}"
+            )
         if self.every < 1:
             raise PrepareError(f"--every must be at least 1, got {self.every}")
         if len(self.background) != 3 or not all(0 <= int(c) <= 255 for c in self.background):
             raise PrepareError(f"--background must be R,G,B with values 0-255, got {self.background}")
         if not 0 <= self.min_visible <= len(lm.BODY_JOINTS):
             raise PrepareError(f"--min-visible must be 0-{len(lm.BODY_JOINTS)}, got {self.min_visible}")
+        # `not a <= x` rather than `x < a`, so that NaN fails too
+        if not (math.isfinite(self.min_person_px) and self.min_person_px >= 0):
+            raise PrepareError(f"--min-person-px must be a number of pixels, 0 or more, got {self.min_person_px}")
+        if not 0.0 <= self.min_mask_agreement <= 1.0:
+            raise PrepareError(f"--min-mask-agreement must be in [0, 1], got {self.min_mask_agreement}")
+        if not 0.0 <= self.visibility_threshold <= 1.0:
+            raise PrepareError(f"visibility_threshold must be in [0, 1], got {self.visibility_threshold}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise PrepareError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
         if self.chunk_frames < 1:
@@ -135,7 +149,7 @@ class PrepareSettings:
 @dataclass
 class Source:
     path: str  # absolute
-    kind: str  # "image" | "video"
+    kind: str  # "image" | "video" | "folder" (one that could not be listed: error says why)
     frame_count: int = 1
     fps: float = 0.0
     width: int = 0
@@ -157,23 +171,39 @@ class Unit:
 
     @property
     def key(self) -> str:
-        return hashlib.sha1(f"{self.kind}|{self.source}|{self.start}|{self.stop}".encode()).hexdigest()[:20]
+        return hashlib.sha1(_name_bytes(f"{self.kind}|{self.source}|{self.start}|{self.stop}")).hexdigest()[:20]
 
     @property
     def frames(self) -> int:
         return self.stop - self.start
 
 
-def discover(inputs: Iterable[str | os.PathLike], exclude: Path | None = None) -> list[str]:
+def _name_bytes(text: str) -> bytes:
+    """UTF-8 bytes of a text holding file names; a name that is not valid UTF-8 (surrogates,
+    as os.fsdecode gives it) keeps its own bytes instead of failing to encode."""
+    return text.encode("utf-8", "surrogateescape")
+
+
+def discover(
+    inputs: Iterable[str | os.PathLike], exclude: Path | None = None, unreadable: list[Source] | None = None
+) -> list[str]:
     """Input paths -> absolute media file paths. Folders are searched recursively (media
-    extensions only, hidden entries skipped); files named explicitly are always taken."""
+    extensions only, hidden entries skipped); files named explicitly are always taken.
+    Folders that cannot be listed are added to `unreadable` as "folder" sources with the reason."""
+
+    def walk_error(err: OSError) -> None:
+        if unreadable is not None:
+            name = str(Path(err.filename).absolute()) if err.filename else str(err)
+            unreadable.append(Source(path=name, kind="folder", frame_count=0,
+                                     error=f"cannot list folder ({err.strerror or err.__class__.__name__})"))
+
     found: list[str] = []
     for raw in inputs:
         path = Path(raw).expanduser()
         if not path.exists() and not path.is_symlink():
             raise PrepareError(f"input not found: {raw}")
         if path.is_dir():
-            for root, dirs, files in os.walk(path, followlinks=False):
+            for root, dirs, files in os.walk(path, onerror=walk_error, followlinks=False):
                 rootp = Path(root)
                 dirs[:] = sorted(
                     d for d in dirs
@@ -358,18 +388,11 @@ def _write_shard(path: Path, arrays: dict, meta: dict) -> None:
     """An .npz (np.load reads it) written to a temp file, then renamed: a shard is there whole
     or not at all. Deflate level 1, not np.savez_compressed's 6: half the time, 6% larger."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
     members = {"meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays}
-    try:
-        with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
-            for name, array in members.items():
-                with zf.open(f"{name}.npy", "w", force_zip64=True) as member:
-                    np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with atomicfile.atomic_write(path, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        for name, array in members.items():
+            with zf.open(f"{name}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
 
 
 def read_shard_meta(path: Path) -> dict:
@@ -418,11 +441,7 @@ def _load_state(out: Path) -> dict | None:
 
 
 def _write_json_atomic(path: Path, data) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=1)
-        f.write("\n")
-    os.replace(tmp, path)
+    atomicfile.write_text(path, json.dumps(data, indent=1) + "\n")
 
 
 def _settings_mismatch(old: dict, new: dict, prefix: str = "") -> str | None:
@@ -461,8 +480,16 @@ def prepare(
         raise PrepareError(f"--out {out} exists and is not a directory")
     if out.is_dir() and any(not e.name.startswith(".") for e in out.iterdir()) and not (out / STATE_FILE).exists():
         raise PrepareError(f"--out {out} is a non-empty directory that is not a poseguide dataset; use a new --out")
+    # Inputs are found before --out is made, so a mistyped input leaves no new folder behind.
+    unreadable: list[Source] = []
+    found = discover(inputs, exclude=out.resolve(), unreadable=unreadable)
+    if not found and not (out / STATE_FILE).exists():
+        why = f" ({unreadable[0].path}: {unreadable[0].error})" if unreadable else ""
+        raise PrepareError(f"no image or video files found in the inputs{why}")
     out.mkdir(parents=True, exist_ok=True)
     with _lock(out):
+        for stale in [*out.glob(".*.tmp"), *out.glob(".*.tmp.npy")]:  # left by a run that was killed
+            stale.unlink(missing_ok=True)
         state = _load_state(out)
         settings_dict = settings.to_dict()
         if state is not None:
@@ -471,12 +498,15 @@ def prepare(
                 raise PrepareError(
                     f"{out} was prepared with other settings ({problem}); use the same options to add to it, or a new --out"
                 )
-            sources = {s["path"]: Source(**s) for s in state["sources"]}
+            # Unlistable folders are looked at again on every run, and reported if they still are.
+            sources = {s["path"]: Source(**s) for s in state["sources"] if s["kind"] != "folder"}
         else:
             sources = {}
-        for path in discover(inputs, exclude=out.resolve()):
+        for path in found:
             if path not in sources:
                 sources[path] = make_source(path)
+        for folder in unreadable:
+            sources[folder.path] = folder
         if not sources:
             raise PrepareError("no image or video files found in the inputs")
         ordered = [sources[p] for p in sorted(sources)]
@@ -560,7 +590,7 @@ def _run_units(
 
 
 def _hash01(text: str) -> float:
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") / 2.0**64
+    return int.from_bytes(hashlib.sha256(_name_bytes(text)).digest()[:8], "big") / 2.0**64
 
 
 def _split_key(path: str) -> str:
@@ -707,30 +737,6 @@ def consolidate(out: Path, sources: list[Source], units: list[Unit], settings: P
                           "reason": "split_gap" if in_gap[i] else "near_duplicate",
                           "detail": f"person {e['person']}"})
 
-    # Arrays: written under temp names, then renamed; the manifest, written last, marks a complete set.
-    tmp_names = {name: out / f".{name}.tmp.npy" for name in ("images", "masks", "landmarks")}
-    arrays = {
-        "images": np.lib.format.open_memmap(tmp_names["images"], mode="w+", dtype=np.uint8, shape=(len(keep), size, size, 3)),
-        "masks": np.lib.format.open_memmap(tmp_names["masks"], mode="w+", dtype=np.uint8, shape=(len(keep), size, size)),
-        "landmarks": np.lib.format.open_memmap(tmp_names["landmarks"], mode="w+", dtype=np.float32, shape=(len(keep), lm.NUM_LANDMARKS, 4)),
-    }
-    pos = {i: k for k, i in enumerate(keep)}
-    by_shard: dict[int, list[tuple[int, int]]] = {}
-    for i in keep:
-        by_shard.setdefault(entries[i]["_shard"], []).append((entries[i]["_row"], pos[i]))
-    for shard_no, pairs in sorted(by_shard.items()):
-        with np.load(shards[shard_no][0]) as z:
-            rows = [r for r, _ in pairs]
-            dest = [d for _, d in pairs]
-            for name in arrays:
-                arrays[name][dest] = z[name][rows]
-    for name, arr in arrays.items():
-        arr.flush()
-        del arr
-    arrays.clear()
-    for name, tmp in tmp_names.items():
-        os.replace(tmp, out / f"{name}.npy")
-
     sample_rows = []
     for k, i in enumerate(keep):
         e = entries[i]
@@ -738,8 +744,6 @@ def consolidate(out: Path, sources: list[Source], units: list[Unit], settings: P
             k, split[i], e["source"], e["frame"], e["person"], *[f"{v:.3f}" for v in e["box"]],
             e["source_width"], e["source_height"], e["detector_score"], e["pose_score"], e["mask_agreement"],
         ])
-    _write_csv(out / "samples.csv", SAMPLE_COLUMNS, sample_rows)
-    _write_csv(out / "skipped.csv", SKIP_COLUMNS, [[s["source"], s["frame"], s["reason"], s["detail"]] for s in skips])
     counts = Counter(s["reason"] for s in skips)
     skipped = {r: counts.get(r, 0) for r in REASONS}
     n_val = sum(1 for i in keep if split[i] == "val")
@@ -756,22 +760,65 @@ def consolidate(out: Path, sources: list[Source], units: list[Unit], settings: P
             for s in sources
         ],
     }
-    _write_json_atomic(out / "manifest.json", manifest)
+
+    # Every file is written under a temp name, and renamed only once all of them are complete,
+    # the manifest (which marks a complete set) last: a failure part way, such as a full disk,
+    # leaves the previous dataset as it was. ExitStack commits in reverse order of entry.
+    names = ("manifest.json", "samples.csv", "skipped.csv", "landmarks.npy", "masks.npy", "images.npy")
+    with contextlib.ExitStack() as stack:
+        tmp = {name: stack.enter_context(atomicfile.atomic_path(out / name)) for name in names}
+        _write_arrays(tmp, out, keep, entries, shards, size)
+        _write_csv(tmp["samples.csv"], SAMPLE_COLUMNS, sample_rows)
+        _write_csv(tmp["skipped.csv"], SKIP_COLUMNS, [[s["source"], s["frame"], s["reason"], s["detail"]] for s in skips])
+        tmp["manifest.json"].write_text(json.dumps(manifest, indent=1) + "\n")
     return PrepareReport(
         out=out, samples=len(keep), train=len(keep) - n_val, val=n_val, skipped=skipped,
         units_done=0, units_total=len(units), frames_processed=0, seconds=0.0, bad_inputs=bad_inputs,
     )
 
 
+def _write_arrays(tmp: dict[str, Path], out: Path, keep: list[int], entries: list[dict], shards: list, size: int) -> None:
+    """Copy the kept samples from their shards into the final arrays' temp files, in order."""
+    arrays = {
+        "images": _open_allocated(tmp["images.npy"], out / "images.npy", np.uint8, (len(keep), size, size, 3)),
+        "masks": _open_allocated(tmp["masks.npy"], out / "masks.npy", np.uint8, (len(keep), size, size)),
+        "landmarks": _open_allocated(tmp["landmarks.npy"], out / "landmarks.npy", np.float32, (len(keep), lm.NUM_LANDMARKS, 4)),
+    }
+    pos = {i: k for k, i in enumerate(keep)}
+    by_shard: dict[int, list[tuple[int, int]]] = {}
+    for i in keep:
+        by_shard.setdefault(entries[i]["_shard"], []).append((entries[i]["_row"], pos[i]))
+    for shard_no, pairs in sorted(by_shard.items()):
+        with np.load(shards[shard_no][0]) as z:
+            rows = [r for r, _ in pairs]
+            dest = [d for _, d in pairs]
+            for name in arrays:
+                arrays[name][dest] = z[name][rows]
+    for arr in arrays.values():
+        arr.flush()
+
+
+def _open_allocated(path: Path, target: Path, dtype, shape: tuple[int, ...]) -> np.memmap:
+    """A .npy memory map whose disk blocks are all reserved up front. open_memmap alone makes
+    a sparse file, and a full disk then shows only when a page is written back: SIGBUS, which
+    kills the process with nothing said. Reserved, a full disk is an OSError here."""
+    arr = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+    try:
+        with open(path, "r+b") as f:
+            os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
+    except OSError as err:
+        del arr
+        raise OSError(err.errno, err.strerror, str(target)) from None
+    return arr
+
+
 def _write_csv(path: Path, header: tuple[str, ...], rows: list[list]) -> None:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(header)
-    w.writerows(rows)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", newline="") as f:
-        f.write(buf.getvalue())
-    os.replace(tmp, path)
+    """A table in UTF-8. The stray bytes of a file name that is not valid UTF-8 (held as
+    surrogates, as os.fsdecode gives them) are written as \\udcXX escapes, not refused."""
+    with open(path, "w", encoding="utf-8", errors="backslashreplace", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(header)
+        w.writerows(rows)
 
 
 # ----------------------------------------------------------------------------- reading

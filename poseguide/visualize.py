@@ -8,7 +8,6 @@ grids, generation sheets and evaluation reports all look the same.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -16,7 +15,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from poseguide import landmarks as lm
+from poseguide import atomicfile, landmarks as lm
 
 LEFT_COLOUR = (255, 140, 0)  # orange: the person's left side
 RIGHT_COLOUR = (0, 160, 255)  # blue: the person's right side
@@ -177,15 +176,8 @@ def save_png(image: np.ndarray, path: str | os.PathLike) -> Path:
     """Write an RGB uint8 image as PNG atomically (a temp file renamed into place)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            Image.fromarray(np.ascontiguousarray(image)).save(f, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomicfile.atomic_write(path, "wb") as f:
+        Image.fromarray(np.ascontiguousarray(image)).save(f, format="PNG")
     return path
 
 

@@ -273,3 +273,66 @@ def test_make_results_writes_the_docs_table_pictures_loss_curve_and_readme_block
     assert f"| pose PCK@0.05, z from the prior (T={t:g}) |" in text and text.count("<!-- results:start -->") == 1
     sweep = text[text.index("| temperature |"):]
     assert sweep.index("| 1.5 |") < sweep.index(f"| {t:g} | {r['pose']['samples']['pck@0.1']:.3f} |") < sweep.index("| 0 (z = prior mean) |")
+
+
+@pytest.fixture(scope="module")
+def untrained_model(tmp_path_factory) -> Path:
+    """A tiny 128 px model saved as training exports one, never trained: the checks below
+    all come before the model draws anything."""
+    from poseguide.framing import FramingSettings
+    from poseguide.model import ModelConfig, PoseCVAE
+
+    model = PoseCVAE(ModelConfig(image_size=128, channels=(8, 8), latent_dim=4, pose_latent_dim=2, head_channels=4, condition_size=16))
+    extra = {"framing": FramingSettings().to_dict(), "data": {"image_size": 128, "background": [128, 128, 128]}}
+    out = tmp_path_factory.mktemp("untrained") / "model"
+    model.save_pretrained(out, extra_config=extra)
+    return out
+
+
+BEFORE_WORK = ("negative temperature", "hot temperature", "huge seed", "out in /proc", "out under a file", "out is a file",
+               "compare without keys", "compare nested deep", "compare with a huge number")
+
+
+@pytest.mark.parametrize("name", BEFORE_WORK)
+def test_bad_settings_out_and_compare_fail_in_one_line_before_any_work(tmp_path, prepared_dataset, untrained_model, capsys, name):
+    (tmp_path / "file.txt").write_text("a file\n")
+    keyless = tmp_path / "keyless.json"
+    keyless.write_text(json.dumps({"format": REPORT_FORMAT, "version": 1, "pose": {}}))
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    huge = tmp_path / "huge.json"
+    huge.write_text(json.dumps({"format": REPORT_FORMAT, "version": 1, "model": {"dir": "m"},
+                                "pose": {"samples": {"pck@0.1": 10**400}}}))
+    cases = {
+        "negative temperature": (["--temperature", -1], "--temperature must be between 0 and 10, got -1"),
+        "hot temperature": (["--temperature", 1e30], "--temperature must be between 0 and 10"),
+        "huge seed": (["--seed", 10**23], "--seed must be between 0 and 2**63-1"),
+        "out in /proc": (["--out", "/proc/poseguide-eval"], "--out /proc/poseguide-eval: cannot write there"),
+        "out under a file": (["--out", tmp_path / "file.txt" / "out"], "file.txt is a file, not a directory"),
+        "out is a file": (["--out", tmp_path / "file.txt"], "file.txt: exists and is not a directory"),
+        "compare without keys": (["--compare", keyless], "keyless.json: has no model.dir"),
+        "compare nested deep": (["--compare", deep], "deep.json: not valid JSON (nested too deeply)"),
+        "compare with a huge number": (["--compare", huge], "pose/samples/pck@0.1 is too large a number"),
+    }
+    assert set(cases) == set(BEFORE_WORK)
+    args, message = cases[name]
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    argv = ["--checkpoint", untrained_model, "--data", prepared_dataset, *args]
+    if "--out" not in args:
+        argv += ["--out", tmp_path / "report"]
+    line = _error(capsys, *argv)
+    assert message in line, line
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before, "it wrote something"
+
+
+def test_generate_and_evaluate_share_one_sampling_check():
+    from poseguide.evaluate import EvalSettings, EvaluationError
+    from poseguide.generate import GenerateError, check_sampling
+
+    for seed, temperature in ((0, -1.0), (0, float("nan")), (0, 11.0), (-1, 0.7), (2**64, 0.7)):
+        with pytest.raises(GenerateError) as gen:
+            check_sampling(seed, temperature)
+        with pytest.raises(EvaluationError) as ev:
+            EvalSettings(seed=seed, temperature=temperature)
+        assert str(gen.value) == str(ev.value)
+    EvalSettings(seed=2**63 - 1, temperature=10.0)

@@ -502,4 +502,113 @@ def test_cli_defaults_match_the_library():
 
     assert cli.DEFAULT_GENERATE_NUM == generate.DEFAULT_NUM
     assert cli.DEFAULT_TEMPERATURE == generate.DEFAULT_TEMPERATURE
+    assert (cli.MAX_GENERATE_NUM, cli.GENERATE_SHEET_MAX, cli.MAX_TEMPERATURE) == (
+        generate.MAX_NUM, generate.SHEET_MAX, generate.MAX_TEMPERATURE)
     assert evaluate.EvalSettings().temperature == generate.DEFAULT_TEMPERATURE
+
+
+# ----------------------------------------------------------------------------- limits
+
+
+@pytest.fixture(scope="module")
+def untrained_model(tmp_path_factory) -> Path:
+    """A tiny 64 px model saved as training exports one, but never trained: enough to check
+    what is refused and how files are written, in seconds."""
+    from poseguide.framing import FramingSettings
+    from poseguide.model import ModelConfig, PoseCVAE
+
+    torch.manual_seed(0)
+    model = PoseCVAE(ModelConfig(image_size=64, channels=(8, 8), latent_dim=4, pose_latent_dim=2, head_channels=4, condition_size=16))
+    extra = {"framing": FramingSettings().to_dict(), "data": {"image_size": 64, "background": [128, 128, 128]}}
+    out = tmp_path_factory.mktemp("untrained") / "model"
+    model.save_pretrained(out, extra_config=extra)
+    return out
+
+
+def _edited_model(model: Path, where: Path, edit) -> Path:
+    copy = where / f"model-{len(list(where.iterdir()))}"
+    shutil.copytree(model, copy)
+    config = json.loads((copy / "config.json").read_text())
+    text = edit(config)
+    (copy / "config.json").write_text(text if isinstance(text, str) else json.dumps(config))
+    return copy
+
+
+def _set(section: str, key: str, value):
+    def edit(config: dict) -> None:
+        config[section][key] = value
+    return edit
+
+
+def _nonsense(inputs: Path, untrained_model: Path) -> dict[str, tuple[list, str]]:
+    inputs.mkdir()
+    (inputs / "file.txt").write_text("not a folder\n")
+    spot = _write(inputs / "spot.json", json.dumps([[0.4, 0.6]] * 33))
+    deep = _write(inputs / "deep.json", "[" * 100_000 + "]" * 100_000)
+    huge = _write(inputs / "huge.json", json.dumps([[0.5, 0.5]] * 33).replace("0.5", str(10**400), 1))
+    models = inputs / "models"
+    models.mkdir()
+    cases = {
+        "huge seed": (["--seed", 10**23], "--seed must be between 0 and 2**63-1, got 100000000000000000000000"),
+        "negative seed": (["--seed", -1], "--seed must be between 0 and 2**63-1, got -1"),
+        "hot temperature": (["--temperature", 1e30], "--temperature must be between 0 and 10, got 1e+30"),
+        "meta device": (["--device", "meta"], "unknown device 'meta'"),
+        "too many": (["--num", 100_000], "--num is at most 10000 per run, got 100000"),
+        "out in /proc": (["--out", "/proc/poseguide-out"], "--out /proc/poseguide-out: cannot write there"),
+        "out under a file": (["--out", inputs / "file.txt" / "out"], "file.txt is a file, not a directory"),
+        "deep pose": (["--pose", deep], "deep.json: malformed JSON (nested too deeply)"),
+        "huge coordinate": (["--pose", huge], "landmark 0 (nose) has a value too large to be a coordinate"),
+        "pose on one spot": (["--pose", spot], "spot.json: the visible landmarks all lie on one spot"),
+        "fill 0": (["--checkpoint", _edited_model(untrained_model, models, _set("framing", "fill", 0))],
+                   "config.json: framing.fill must be in (0, 1], got 0"),
+        "huge channels": (["--checkpoint", _edited_model(untrained_model, models, _set("model", "channels", [100_000, 8]))],
+                          "bad model config (channels must be a list of 1-8 whole numbers in [1, 4096]"),
+        "huge latent": (["--checkpoint", _edited_model(untrained_model, models, _set("model", "latent_dim", 10**12))],
+                        "bad model config (latent_dim must be a whole number in [1, 8192]"),
+        "deep config": (["--checkpoint", _edited_model(untrained_model, models, lambda c: '{"a":' * 100_000 + "1" + "}" * 100_000)],
+                        "config.json: not valid JSON (nested too deeply)"),
+    }
+    return cases
+
+
+NONSENSE = ("huge seed", "negative seed", "hot temperature", "meta device", "too many", "out in /proc", "out under a file",
+            "deep pose", "huge coordinate", "pose on one spot", "fill 0", "huge channels", "huge latent", "deep config")
+
+
+@pytest.mark.parametrize("name", NONSENSE)
+def test_nonsense_is_refused_in_one_line_before_drawing(capsys, tmp_path, untrained_model, name):
+    cases = _nonsense(tmp_path / "inputs", untrained_model)
+    assert set(cases) == set(NONSENSE)
+    args, message = cases[name]
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    argv = [*args]
+    if "--checkpoint" not in args:
+        argv += ["--checkpoint", untrained_model]
+    if "--out" not in args:
+        argv += ["--out", tmp_path / "out"]
+    code, _, err = generate(capsys, *argv)
+    assert code == 2, f"exit {code}, stderr {err!r}"
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert message in err, err
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before, "it wrote something"
+
+
+def test_the_pose_extent_check_keeps_real_poses(generator, poses):
+    kp = lm.read_keypoints(poses["frame-0120"])
+    generator.frame_pose(kp.landmarks, kp.pixel_aspect_size())  # a real person is far above the limit
+    dot = kp.landmarks.copy()
+    dot[:, :2] = dot[:, :2] * 0.001 + 0.5  # the same pose shrunk to a dot
+    with pytest.raises(GenerateError, match="all lie on one spot"):
+        generator.frame_pose(dot, kp.pixel_aspect_size())
+
+
+def test_many_images_are_written_as_they_are_drawn_and_the_sheet_shows_the_first_64(capsys, tmp_path, untrained_model):
+    many, sheet_only = tmp_path / "many", tmp_path / "64"
+    code, out, err = generate(capsys, "--checkpoint", untrained_model, "--num", 70, "--batch-size", 16, "--out", many)
+    assert code == 0, err
+    assert "contact-sheet.png (the first 64)" in out and err == ""  # no bar when stderr is not a terminal
+    assert len(pngs(many)) == 70 and not list(tmp_path.glob(".*"))
+    assert generate(capsys, "--checkpoint", untrained_model, "--num", 64, "--batch-size", 64, "--out", sheet_only)[0] == 0
+    # latent i is the same whatever --num and the batches are: the same first 64 images, the same sheet
+    assert np.array_equal(read_png(many / "sample-063.png"), read_png(sheet_only / "sample-063.png"))
+    assert np.array_equal(read_png(many / "contact-sheet.png"), read_png(sheet_only / "contact-sheet.png"))

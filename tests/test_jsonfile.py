@@ -49,3 +49,18 @@ def test_binary_garbage_and_label(tmp_path):
 def test_a_directory_is_unreadable_not_a_crash(tmp_path):
     with pytest.raises(Oops, match="unreadable"):
         _read(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[" * 100_000 + "]" * 100_000, "not valid JSON (nested too deeply)"),
+        ('{"format": "poseguide-thing", "version": ' + "9" * 5000 + "}", "not valid JSON (a number too long)"),
+    ],
+)
+def test_deep_nesting_and_endless_numbers_are_one_line_errors(tmp_path, text, message):
+    path = tmp_path / "thing.json"
+    path.write_text(text)
+    with pytest.raises(Oops) as info:
+        _read(path)
+    assert str(info.value) == f"{path}: {message}"

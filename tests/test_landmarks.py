@@ -50,3 +50,28 @@ def test_bad_keypoints_are_one_line_errors(data, message):
     with pytest.raises(lm.PoseFileError, match=message) as info:
         lm.parse_keypoints(data)
     assert "\n" not in str(info.value)
+
+
+def _file(tmp_path, text: str):
+    path = tmp_path / "pose.json"
+    path.write_text(text)
+    return path
+
+
+def test_keypoints_files_that_would_crash_the_reader_are_one_line_errors(tmp_path):
+    rows = [[0.5, 0.5]] * 33
+    huge = json.dumps(rows).replace("0.5", str(10**400), 1)
+    sized = json.loads(json.dumps(lm.keypoints_dict(np.full((33, 4), 0.5), (10, 10))))
+    sized["image_size"] = [10**400, 10]
+    cases = {
+        "[" * 100_000 + "]" * 100_000: "malformed JSON (nested too deeply)",
+        "[" + "7" * 5000 + "]": "malformed JSON (a number too long)",
+        huge: "landmark 0 (nose) has a value too large to be a coordinate",
+        json.dumps(sized): "image_size must be [W, H] with positive numbers up to 1000000",
+    }
+    for text, message in cases.items():
+        path = _file(tmp_path, text)
+        with pytest.raises(lm.PoseFileError) as info:
+            lm.read_keypoints(path)
+        assert str(info.value).startswith(f"{path}: {message}") and "\n" not in str(info.value)
+        assert len(str(info.value)) - len(str(path)) < 150  # a huge value is cut short
