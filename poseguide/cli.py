@@ -399,10 +399,6 @@ def _evaluate_main(args: argparse.Namespace) -> int:
     return 0
 
 
-def _todo(name: str) -> int:
-    raise UserError(f"`{name}` is not available yet")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="poseguide", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)

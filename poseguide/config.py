@@ -160,6 +160,8 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
     data: dict = {}
     if path is not None:
         data = read_yaml(path)
+        if not data and not overrides:  # every default, including a dataset path the user never chose
+            raise ConfigError(f"{path}: the config is empty; start from configs/small.yaml (CPU) or configs/base.yaml (GPU)")
     for item in overrides:
         key, raw = parse_override(item)
         section, name = key.split(".", 1)

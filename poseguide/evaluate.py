@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,8 +35,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from poseguide import atomicfile, metrics
 from poseguide import landmarks as lm
-from poseguide import metrics
 from poseguide.jsonfile import read_versioned_json
 from poseguide.model import DEFAULT_TEMPERATURE
 
@@ -549,15 +548,8 @@ def _jsonable(value):
 
 
 def _write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomicfile.atomic_write(path, "w") as f:
+        f.write(text)
 
 
 # --- pictures ----------------------------------------------------------------------------------

@@ -395,11 +395,6 @@ def _write_shard(path: Path, arrays: dict, meta: dict) -> None:
                 np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
 
 
-def read_shard_meta(path: Path) -> dict:
-    with np.load(path) as z:
-        return json.loads(z["meta"].tobytes().decode())
-
-
 # ----------------------------------------------------------------------------- the run
 
 

@@ -122,3 +122,10 @@ def test_resolved_config_round_trips(tmp_path):
 
 def test_parse_override_keeps_value_text():
     assert parse_override("logging.run_name=a=b") == ("logging.run_name", "a=b")
+
+
+def test_an_empty_config_is_refused_unless_overrides_fill_it(tmp_path):
+    path = write(tmp_path, "# nothing yet\n")
+    with pytest.raises(ConfigError, match="the config is empty; start from configs/small.yaml"):
+        load_config(path)
+    assert load_config(path, ["data.dataset=elsewhere"]).data.dataset == "elsewhere"
