@@ -418,13 +418,13 @@ def test_time_budget_arithmetic():
     """configs/small.yaml with 1,949 train / 128 val samples, 2.0 s per step, 30 s gone of 12
     minutes, 12 steps done. Overhead in step-times, a forward pass being a third of a step over
     32 images: 2 validations x 128 x 2 forwards (5.33) + 2 grids x (256 half-forwards + 24
-    forwards) (3.17) + the export's 1,949 half-forwards (10.15) = 18.65. 690 s = 345 steps;
-    338 - 12 + 18.65 = 344.65 fits, 339 does not."""
+    forwards) (3.17) + the export's 1,949 half-forwards (10.15) = 18.65. The plan ends at 90%
+    of the budget: 648 - 30 = 618 s = 309 steps; 302 - 12 + 18.65 = 308.65 fits, 303 does not."""
     from poseguide.config import load_config
     from poseguide.train import TimeBudget
 
     budget = TimeBudget(load_config(REPO / "configs" / "small.yaml"), 720, 0.0, num_train=1949, num_val=128)
     assert budget.overhead_steps(300) == pytest.approx(18.651, abs=1e-3)
-    assert budget.fit_steps(2.0, done=12, elapsed=30.0) == 338
+    assert budget.fit_steps(2.0, done=12, elapsed=30.0) == 302
     assert budget.fit_steps(0.01, done=12, elapsed=30.0) == 1000  # never more than max_steps
     assert budget.fit_steps(100.0, done=12, elapsed=30.0) == 12  # nothing more fits: stop where it is
