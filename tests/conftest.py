@@ -27,6 +27,7 @@ def vtest_frames() -> list[Path]:
 
 
 # --- prepare helper ---
+import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 
@@ -40,6 +41,28 @@ def run_cli(*args: str, check: bool = True, timeout: float = 300, **kwargs) -> s
     if check and proc.returncode != 0:
         raise AssertionError(f"poseguide {' '.join(map(str, args))} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
     return proc
+
+
+def one_error_line(proc: subprocess.CompletedProcess, *needles: str) -> str:
+    """The CLI's contract for bad input: exit 2 and one `error:` line holding each needle."""
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-3000:])
+    line = proc.stderr.strip()
+    assert "\n" not in line and line.startswith("error: "), proc.stderr[-3000:]
+    for needle in needles:
+        assert needle in line, line
+    return line
+
+
+def no_permission_prefix() -> list[str] | None:
+    """A command prefix under which a mode-000 file or folder is unreadable, even for root
+    (None: no setpriv to drop the capabilities that let root read anything)."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        return None
+    caps = "-dac_override,-dac_read_search"
+    return [setpriv, "--bounding-set", caps, "--inh-caps", caps]
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import REPO_DIR, run_cli
+from conftest import REPO_DIR, no_permission_prefix, run_cli
 
 from poseguide import landmarks as lm
 
@@ -31,17 +31,6 @@ def _same_dataset(a: Path, b: Path) -> None:
     assert (a / "skipped.csv").read_text() == (b / "skipped.csv").read_text()
     ma, mb = json.loads((a / "manifest.json").read_text()), json.loads((b / "manifest.json").read_text())
     assert ma["counts"] == mb["counts"]
-
-
-def _no_permission_prefix() -> list[str] | None:
-    """A command prefix under which a mode-000 file is unreadable, even for root."""
-    if os.geteuid() != 0:
-        return []
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        return None
-    caps = "-dac_override,-dac_read_search"
-    return [setpriv, "--bounding-set", caps, "--inh-caps", caps]
 
 
 def test_bad_inputs_are_skipped_with_reasons(tmp_path, vtest_frames):
@@ -62,7 +51,7 @@ def test_bad_inputs_are_skipped_with_reasons(tmp_path, vtest_frames):
         "notes.jpg": "not an image",
         "broken.avi": "video",
     }
-    prefix = _no_permission_prefix()
+    prefix = no_permission_prefix()
     if prefix is not None:
         locked = inputs / "locked.jpg"
         shutil.copy(vtest_frames[2], locked)

@@ -15,18 +15,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import DATA_DIR, run_cli
+from conftest import DATA_DIR, one_error_line, run_cli
 
 pytestmark = pytest.mark.slow
 
-
-def _one_error_line(proc: subprocess.CompletedProcess, *needles: str) -> str:
-    assert proc.returncode == 2, (proc.returncode, proc.stderr[-3000:])
-    line = proc.stderr.strip()
-    assert "\n" not in line and line.startswith("error: "), proc.stderr[-3000:]
-    for needle in needles:
-        assert needle in line, line
-    return line
 
 
 def _temps(folder: Path) -> list[str]:
@@ -88,13 +80,13 @@ def test_prepare_out_that_cannot_be_made(tmp_path, vtest_frames, mount_tmpfs):
     }
     for out, reason in cases.items():
         proc = run_cli("prepare", vtest_frames[0], "--out", out, "--workers", "1", "--no-progress", check=False)
-        _one_error_line(proc, f"cannot write {out}", reason)
+        one_error_line(proc, f"cannot write {out}", reason)
     assert (tmp_path / "notes.txt").read_text() == "a file, not a folder\n"
 
     ro = mount_tmpfs("ro", "1m")
     _read_only(ro)
     proc = run_cli("prepare", vtest_frames[0], "--out", ro / "data", "--workers", "1", "--no-progress", check=False)
-    _one_error_line(proc, str(ro / "data"), "read-only file system")
+    one_error_line(proc, str(ro / "data"), "read-only file system")
     assert list(ro.iterdir()) == []
 
 
@@ -104,18 +96,18 @@ def test_pose_output_that_cannot_be_written(tmp_path, vtest_frames, mount_tmpfs)
     (tmp_path / "poses" / "keep.json").write_text("{}\n")
     # refused before MediaPipe runs
     proc = run_cli("pose", vtest_frames[0], "-o", tmp_path / "poses", check=False)
-    _one_error_line(proc, "is a folder")
+    one_error_line(proc, "is a folder")
     proc = run_cli("pose", vtest_frames[0], "-o", tmp_path / "notes.txt" / "kp.json", check=False)
-    _one_error_line(proc, "notes.txt is not a folder")
+    one_error_line(proc, "notes.txt is not a folder")
     proc = run_cli("pose", vtest_frames[0], "-o", "/proc/version/kp.json", check=False)
-    _one_error_line(proc, "/proc/version is not a folder")
+    one_error_line(proc, "/proc/version is not a folder")
     # found only when the file is written
     proc = run_cli("pose", vtest_frames[0], "-o", "/proc/poseguide-kp.json", check=False)
-    _one_error_line(proc, "cannot write /proc/poseguide-kp.json", "no such file or directory")
+    one_error_line(proc, "cannot write /proc/poseguide-kp.json", "no such file or directory")
     ro = mount_tmpfs("ro", "1m")
     _read_only(ro)
     proc = run_cli("pose", vtest_frames[0], "-o", ro / "kp.json", check=False)
-    _one_error_line(proc, f"cannot write {ro / 'kp.json'}", "read-only file system")
+    one_error_line(proc, f"cannot write {ro / 'kp.json'}", "read-only file system")
     assert sorted(p.name for p in (tmp_path / "poses").iterdir()) == ["keep.json"]
     assert (tmp_path / "notes.txt").read_text() == "x\n" and _temps(tmp_path) == []
 
@@ -123,9 +115,9 @@ def test_pose_output_that_cannot_be_written(tmp_path, vtest_frames, mount_tmpfs)
 def test_show_output_that_cannot_be_written(tmp_path, prepared_dataset, mount_tmpfs):
     (tmp_path / "sheet.png").mkdir()
     proc = run_cli("show", prepared_dataset, "-o", tmp_path / "sheet.png", "--num", "2", check=False)
-    _one_error_line(proc, "is a folder")
+    one_error_line(proc, "is a folder")
     proc = run_cli("show", prepared_dataset, "-o", "/proc/poseguide-sheet.png", "--num", "2", check=False)
-    _one_error_line(proc, "cannot write /proc/poseguide-sheet.png", "no such file or directory")
+    one_error_line(proc, "cannot write /proc/poseguide-sheet.png", "no such file or directory")
     assert list((tmp_path / "sheet.png").iterdir()) == []
 
     # the default output, inside a dataset on a read-only file system
@@ -133,7 +125,7 @@ def test_show_output_that_cannot_be_written(tmp_path, prepared_dataset, mount_tm
     shutil.copytree(prepared_dataset, ro / "data", ignore=shutil.ignore_patterns("shards"))
     _read_only(ro)
     proc = run_cli("show", ro / "data", "--num", "2", check=False)
-    _one_error_line(proc, f"cannot write {ro / 'data' / 'contact-sheet.png'}", "read-only file system")
+    one_error_line(proc, f"cannot write {ro / 'data' / 'contact-sheet.png'}", "read-only file system")
 
 
 def test_prepare_on_a_full_disk_keeps_the_dataset_and_resumes(prepared_dataset, mount_tmpfs):
@@ -150,13 +142,13 @@ def test_prepare_on_a_full_disk_keeps_the_dataset_and_resumes(prepared_dataset, 
 
     filler = _fill(fs, leave=256 << 10)  # room for the state file, not for new arrays
     proc = run_cli(*command, check=False)
-    _one_error_line(proc, "no space left on device", "run the same command again")
+    one_error_line(proc, "no space left on device", "run the same command again")
     assert _temps(out) == [] and _digests(out) == before
 
     filler.unlink()
     filler = _fill(fs)  # not even the state file fits
     proc = run_cli(*command, check=False)
-    _one_error_line(proc, "cannot write", "no space left on device")
+    one_error_line(proc, "cannot write", "no space left on device")
     assert _temps(out) == [] and _digests(out) == before
 
     filler.unlink()

@@ -12,18 +12,10 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO_DIR, run_cli
+from conftest import REPO_DIR, no_permission_prefix, one_error_line, run_cli
 
 from poseguide.prepare import PrepareError, PrepareSettings
 
-
-def _one_error_line(proc: subprocess.CompletedProcess, *needles: str) -> str:
-    assert proc.returncode == 2, (proc.returncode, proc.stderr[-3000:])
-    line = proc.stderr.strip()
-    assert "\n" not in line and line.startswith("error: "), proc.stderr[-3000:]
-    for needle in needles:
-        assert needle in line, line
-    return line
 
 
 def _skips(out) -> list[dict]:
@@ -47,7 +39,7 @@ def _skips(out) -> list[dict]:
 def test_options_out_of_range_are_one_line_before_any_work(tmp_path, vtest_frames, option, value, message):
     out = tmp_path / "data"
     proc = run_cli("prepare", vtest_frames[0], "--out", out, option, value, "--no-progress", check=False)
-    _one_error_line(proc, message)
+    one_error_line(proc, message)
     assert not out.exists()
 
 
@@ -64,9 +56,9 @@ def test_input_errors_leave_no_out_folder(tmp_path):
     (tmp_path / "empty" / "notes.txt").write_text("not media\n")
     out = tmp_path / "data"
     proc = run_cli("prepare", tmp_path / "missing.jpg", "--out", out, "--no-progress", check=False)
-    _one_error_line(proc, "input not found")
+    one_error_line(proc, "input not found")
     proc = run_cli("prepare", tmp_path / "empty", "--out", out, "--no-progress", check=False)
-    _one_error_line(proc, "no image or video files found")
+    one_error_line(proc, "no image or video files found")
     assert not out.exists()
 
 
@@ -92,19 +84,8 @@ def test_file_names_that_are_not_utf8_are_prepared_or_skipped(tmp_path, vtest_fr
     assert "processed 0 new of 2 units" in again.stdout
 
 
-def _no_permission_prefix() -> list[str] | None:
-    """A command prefix under which a mode-000 folder is unreadable, even for root."""
-    if os.geteuid() != 0:
-        return []
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        return None
-    caps = "-dac_override,-dac_read_search"
-    return [setpriv, "--bounding-set", caps, "--inh-caps", caps]
-
-
 def test_a_folder_that_cannot_be_listed_is_reported(tmp_path, vtest_frames):
-    prefix = _no_permission_prefix()
+    prefix = no_permission_prefix()
     if prefix is None:
         pytest.skip("running as root without setpriv: every folder is readable")
     inputs = tmp_path / "photos"
@@ -130,7 +111,7 @@ def test_a_folder_that_cannot_be_listed_is_reported(tmp_path, vtest_frames):
 
         alone = tmp_path / "alone"
         proc = prepare(inputs / "locked", out=alone)
-        _one_error_line(proc, "no image or video files found", "cannot list folder (Permission denied)")
+        one_error_line(proc, "no image or video files found", "cannot list folder (Permission denied)")
         assert not alone.exists()
     finally:
         (inputs / "locked").chmod(0o755)
