@@ -39,7 +39,7 @@ from poseguide import atomicfile, metrics
 from poseguide.datasetdir import IMAGES, LANDMARKS, MANIFEST, MASKS
 from poseguide import landmarks as lm
 from poseguide.jsonfile import read_versioned_json
-from poseguide.model import DEFAULT_TEMPERATURE
+from poseguide.model import DEFAULT_TEMPERATURE, posterior_std
 from poseguide.rundir import CONFIG_FILE as RUN_CONFIG_FILE, MODEL_DIR as RUN_MODEL_DIR
 
 REPORT_FORMAT = "poseguide-evaluation"
@@ -212,7 +212,7 @@ def reconstruct(model, images: np.ndarray, masks: np.ndarray, poses: np.ndarray,
             mu, logvar = model.encode(image, mask, cond)
             rgb, alpha = model.decode_condition(mu.float(), cond)
             recons.append(composite(to_rgba(rgb, alpha), background))
-            std = torch.exp(0.5 * logvar.float().clamp(-30.0, 20.0))
+            std = posterior_std(logvar)
             rgb_s, _ = model.decode_condition(mu.float() + std * noise[sl], cond)
             bpd.append(metrics.bits_per_dim(image, rgb_s, mu, logvar))
             bar.update(image.shape[0])
