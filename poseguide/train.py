@@ -729,7 +729,9 @@ class Trainer:
     @torch.no_grad()
     def validate(self, step: int) -> dict[str, float]:
         """On the val split with the EMA weights: reconstruction loss and PSNR of the RGB output
-        from the posterior mean, and the negative ELBO in bits/dim from a posterior sample."""
+        from the posterior mean, and the negative ELBO in bits/dim from a posterior sample.
+        The PSNR is `psnr_rgb_uncapped`: raw RGB, not composited over the background, and not
+        capped, so it differs from the PSNR `poseguide evaluate` reports."""
         from torchmetrics.functional.image import peak_signal_noise_ratio
 
         from poseguide.losses import elbo_bits_per_dim
@@ -757,7 +759,7 @@ class Trainer:
                     (mean_out.rgb.float().clamp(-1, 1) + 1) / 2, (image.float() + 1) / 2, data_range=1.0, reduction="none", dim=(1, 2, 3)
                 )
                 bpd = elbo_bits_per_dim(image, out.rgb, out.mu, out.logvar)
-                values = {"psnr": psnr.sum().item(), "elbo_bpd": bpd.float().sum().item()}
+                values = {"psnr_rgb_uncapped": psnr.sum().item(), "elbo_bpd": bpd.float().sum().item()}
                 for key in ("rec", "mask_bce", "loss"):
                     if key in terms:
                         values[key] = float(terms[key]) * b
