@@ -125,7 +125,7 @@ class LoggingConfig:
     project: str = "poseguide"
     run_name: str | None = None  # None: the run directory's name
     log_steps: int = 10  # losses, lr, images/s
-    validation_steps: int = 250  # reconstruction, PSNR, ELBO bits/dim on the val split
+    validation_steps: int = 250  # reconstruction, PSNR (raw RGB, uncapped), ELBO bits/dim on the val split
     sample_steps: int = 500  # sample grids (also saved as samples/step-<n>.png)
     num_samples: int = 8  # columns in the sample grid
     val_max_samples: int | None = 512  # cap on validation samples; None = the whole split

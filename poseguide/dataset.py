@@ -14,7 +14,6 @@ workers and processes.
 
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,11 +22,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from poseguide.jsonfile import read_versioned_json
+from poseguide.datasetdir import ARRAY_FILES, IMAGES, LANDMARKS, MANIFEST, MASKS, SAMPLES, read_manifest, read_split
 from poseguide.landmarks import NUM_LANDMARKS, flip_horizontal
-from poseguide.prepare import FORMAT as DATASET_FORMAT, VERSION as DATASET_VERSION
 
-ARRAY_FILES = ("images.npy", "masks.npy", "landmarks.npy")
 # Crop-normalised landmarks stay within a crop side or so of the crop (prepare frames the
 # person in the middle); values far beyond are a corrupt file, which drawing would overflow.
 LANDMARK_LIMIT = 100.0
@@ -58,10 +55,10 @@ def validate_dataset(root: str | Path, image_size: int | None = None) -> Dataset
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"{root}: no such dataset directory (make one with `poseguide prepare`)")
-    manifest_path = root / "manifest.json"
+    manifest_path = root / MANIFEST
     if not manifest_path.is_file():
         raise DatasetError(f"{manifest_path}: missing; {root} is not a prepared dataset (run `poseguide prepare`)")
-    manifest = read_versioned_json(manifest_path, DATASET_FORMAT, DATASET_VERSION, "dataset manifest", DatasetError)
+    manifest = read_manifest(manifest_path, DatasetError)
     size = manifest.get("image_size")
     if not isinstance(size, int) or size < 1:
         raise DatasetError(f"{manifest_path}: bad image_size {size!r}")
@@ -75,9 +72,9 @@ def validate_dataset(root: str | Path, image_size: int | None = None) -> Dataset
     images, masks, landmarks = (arrays[n] for n in ARRAY_FILES)
     n = images.shape[0] if images.ndim else 0
     expected = {
-        "images.npy": (np.uint8, (n, size, size, 3)),
-        "masks.npy": (np.uint8, (n, size, size)),
-        "landmarks.npy": (np.float32, (n, NUM_LANDMARKS, 4)),
+        IMAGES: (np.uint8, (n, size, size, 3)),
+        MASKS: (np.uint8, (n, size, size)),
+        LANDMARKS: (np.float32, (n, NUM_LANDMARKS, 4)),
     }
     for name, (dtype, shape) in expected.items():
         array = arrays[name]
@@ -89,17 +86,17 @@ def validate_dataset(root: str | Path, image_size: int | None = None) -> Dataset
         raise DatasetError(f"{root}: the dataset holds no samples")
     if not np.isfinite(landmarks).all():
         bad = int(np.flatnonzero(~np.isfinite(landmarks).reshape(n, -1).all(axis=1))[0])
-        raise DatasetError(f"{root / 'landmarks.npy'}: sample {bad} has non-finite landmarks")
+        raise DatasetError(f"{root / LANDMARKS}: sample {bad} has non-finite landmarks")
     coords, visibility = landmarks[..., :3], landmarks[..., 3]
     wild = (np.abs(coords) > LANDMARK_LIMIT).reshape(n, -1).any(axis=1) | ((visibility < 0) | (visibility > 1)).any(axis=1)
     if wild.any():
         bad = int(np.flatnonzero(wild)[0])
         raise DatasetError(
-            f"{root / 'landmarks.npy'}: sample {bad} has landmarks beyond +-{LANDMARK_LIMIT:g} crop sides "
+            f"{root / LANDMARKS}: sample {bad} has landmarks beyond +-{LANDMARK_LIMIT:g} crop sides "
             f"or a visibility outside [0, 1]"
         )
 
-    train, val = _read_split(root / "samples.csv", n)
+    train, val = read_split(root / SAMPLES, n, DatasetError)
     background = tuple(int(c) for c in manifest.get("background", (0, 0, 0)))
     return DatasetInfo(
         root=root,
@@ -120,36 +117,6 @@ def _open_array(path: Path) -> np.ndarray:
         return np.load(path, mmap_mode="r")
     except (ValueError, OSError, EOFError) as err:
         raise DatasetError(f"{path}: unreadable or truncated .npy file ({_one_line(err)})") from None
-
-
-def _read_split(path: Path, n: int) -> tuple[np.ndarray, np.ndarray]:
-    if not path.is_file():
-        raise DatasetError(f"{path}: missing (it holds the train/val split)")
-    try:
-        with path.open(newline="") as f:
-            rows = list(csv.DictReader(f))
-    except (OSError, UnicodeDecodeError, csv.Error) as err:
-        raise DatasetError(f"{path}: unreadable ({_one_line(err)})") from None
-    if rows and not {"index", "split"} <= set(rows[0]):
-        raise DatasetError(f"{path}: needs 'index' and 'split' columns")
-    if len(rows) != n:
-        raise DatasetError(f"{path}: has {len(rows)} rows but the arrays hold {n} samples")
-    train, val = [], []
-    for line, row in enumerate(rows, start=2):
-        try:
-            index = int(row["index"])
-        except (TypeError, ValueError):
-            raise DatasetError(f"{path}: line {line}: bad index {row['index']!r}") from None
-        if index != line - 2:
-            raise DatasetError(f"{path}: line {line}: index {index} out of order (expected {line - 2})")
-        split = row["split"]
-        if split == "train":
-            train.append(index)
-        elif split == "val":
-            val.append(index)
-        else:
-            raise DatasetError(f"{path}: line {line}: split should be train or val, got {split!r}")
-    return np.asarray(train, dtype=np.int64), np.asarray(val, dtype=np.int64)
 
 
 class PoseDataset(Dataset):

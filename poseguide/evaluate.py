@@ -36,9 +36,11 @@ import numpy as np
 import torch
 
 from poseguide import atomicfile, metrics
+from poseguide.datasetdir import IMAGES, LANDMARKS, MANIFEST, MASKS
 from poseguide import landmarks as lm
 from poseguide.jsonfile import read_versioned_json
-from poseguide.model import DEFAULT_TEMPERATURE
+from poseguide.model import DEFAULT_TEMPERATURE, posterior_std
+from poseguide.rundir import CONFIG_FILE as RUN_CONFIG_FILE, MODEL_DIR as RUN_MODEL_DIR
 
 REPORT_FORMAT = "poseguide-evaluation"
 REPORT_VERSION = 1
@@ -107,7 +109,7 @@ def resolve_model_dir(path: str | os.PathLike) -> Path:
 def default_out_dir(model_dir: Path) -> Path:
     """RUN/eval for RUN/model (a training run's export), else MODEL_DIR-eval beside it."""
     model_dir = Path(model_dir)
-    if model_dir.name == "model" and (model_dir.parent / "config.yaml").is_file():
+    if model_dir.name == RUN_MODEL_DIR and (model_dir.parent / RUN_CONFIG_FILE).is_file():
         return model_dir.parent / "eval"
     return model_dir.parent / f"{model_dir.name}-eval"
 
@@ -132,7 +134,7 @@ def check_framing(generator, info) -> None:
     try:
         data_framing = FramingSettings.from_dict(info.framing)
     except (TypeError, ValueError):
-        raise EvaluationError(f"{info.root / 'manifest.json'}: bad framing section") from None
+        raise EvaluationError(f"{info.root / MANIFEST}: bad framing section") from None
     if data_framing != generator.framing:
         raise EvaluationError(
             f"{info.root}: its crops are framed with {data_framing.to_dict()} but the model was trained on "
@@ -158,9 +160,9 @@ def load_split(data_dir: str | os.PathLike, image_size: int, settings: EvalSetti
         rng = np.random.default_rng(settings.seed)
         indices = np.sort(rng.choice(indices, size=settings.num, replace=False))
     root = info.root
-    images = np.asarray(np.load(root / "images.npy", mmap_mode="r")[indices])
-    masks = np.asarray(np.load(root / "masks.npy", mmap_mode="r")[indices])
-    poses = np.asarray(np.load(root / "landmarks.npy", mmap_mode="r")[indices], dtype=np.float32)
+    images = np.asarray(np.load(root / IMAGES, mmap_mode="r")[indices])
+    masks = np.asarray(np.load(root / MASKS, mmap_mode="r")[indices])
+    poses = np.asarray(np.load(root / LANDMARKS, mmap_mode="r")[indices], dtype=np.float32)
     return info, np.asarray(indices), images, masks, poses
 
 
@@ -210,7 +212,7 @@ def reconstruct(model, images: np.ndarray, masks: np.ndarray, poses: np.ndarray,
             mu, logvar = model.encode(image, mask, cond)
             rgb, alpha = model.decode_condition(mu.float(), cond)
             recons.append(composite(to_rgba(rgb, alpha), background))
-            std = torch.exp(0.5 * logvar.float().clamp(-30.0, 20.0))
+            std = posterior_std(logvar)
             rgb_s, _ = model.decode_condition(mu.float() + std * noise[sl], cond)
             bpd.append(metrics.bits_per_dim(image, rgb_s, mu, logvar))
             bar.update(image.shape[0])

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -26,9 +25,10 @@ import numpy as np
 import torch
 
 from poseguide import framing, landmarks as lm
+from poseguide.datasetdir import MANIFEST as DATASET_MANIFEST
 from poseguide.model import CONFIG_NAME, DEFAULT_TEMPERATURE, EXTRAS_NAME, ModelLoadError, PoseCVAE, load_extras
+from poseguide.rundir import CHECKPOINT_MARKER, CHECKPOINT_RE, CHECKPOINTS_DIR, MODEL_DIR as RUN_MODEL_DIR
 
-RUN_MODEL_DIR = "model"  # a training run exports its model here
 DEFAULT_RUNS_DIR = "runs"
 DEFAULT_NUM = 4
 MAX_NUM = 10_000  # images per run: ~20 minutes on a CPU; more runs with other seeds draw more
@@ -37,7 +37,6 @@ MAX_SEED = 2**63 - 1  # torch.Generator takes 64 bits; numpy's streams refuse ne
 MIN_POSE_EXTENT = 0.01  # of the image's longer side: visible points closer than this are one spot
 SHEET_NAME = "contact-sheet.png"
 SHEET_MAX = 64  # images on the contact sheet: the first ones, so it stays a viewable size
-_CHECKPOINT_RE = re.compile(r"^checkpoint-\d+$")
 
 
 class GenerateError(ValueError):
@@ -67,15 +66,15 @@ def resolve_model_dir(checkpoint: str | os.PathLike | None, runs_dir: str | os.P
             return path
         if (path / RUN_MODEL_DIR / CONFIG_NAME).is_file():
             return path / RUN_MODEL_DIR
-        if _CHECKPOINT_RE.match(path.name) or (path / "random_states_0.pkl").is_file():
+        if CHECKPOINT_RE.match(path.name) or (path / CHECKPOINT_MARKER).is_file():
             run = path.resolve().parent.parent
             raise ModelLoadError(
                 f"{path}: a training checkpoint, not an exported model; export it with "
                 f"`poseguide train --output-dir {run} --export-only --resume {path}`"
             )
-        if (path / "manifest.json").is_file():
+        if (path / DATASET_MANIFEST).is_file():
             raise ModelLoadError(f"{path}: a prepared dataset, not a model; train one on it with `poseguide train`")
-        if (path / "checkpoints").is_dir():
+        if (path / CHECKPOINTS_DIR).is_dir():
             raise ModelLoadError(
                 f"{path}: this training run has no {RUN_MODEL_DIR}/ export yet; "
                 f"make one with `poseguide train --output-dir {path} --export-only`"
@@ -91,7 +90,7 @@ def resolve_model_dir(checkpoint: str | os.PathLike | None, runs_dir: str | os.P
     if len(candidates) == 1:
         return candidates[0]
     if not candidates:
-        unexported = sorted(str(p.parent) for p in runs.glob("*/checkpoints") if p.is_dir())
+        unexported = sorted(str(p.parent) for p in runs.glob(f"*/{CHECKPOINTS_DIR}") if p.is_dir())
         hint = f" (runs without a {RUN_MODEL_DIR}/ export: {', '.join(unexported)})" if unexported else ""
         raise ModelLoadError(
             f"no --checkpoint given and no trained model under {runs}/{hint}; "

@@ -63,10 +63,6 @@ class PrecisionChoice:
     channels_last: bool
     reason: str  # one line: why, for the log and the resolved config
 
-    @property
-    def autocast_dtype(self) -> torch.dtype | None:
-        return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.mixed_precision)
-
 
 def physical_cores() -> int:
     """Physical cores this process may use (hyper-threads do not speed up convolutions)."""

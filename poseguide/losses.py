@@ -26,8 +26,7 @@ from torch import nn
 
 from poseguide.heatmaps import NUM_CONDITION_CHANNELS, NUM_LIMB_GROUPS, PRESENT_CHANNEL
 from poseguide.landmarks import FACE_LANDMARKS, NUM_LANDMARKS
-
-LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0
+from poseguide.model import LOGVAR_MAX, LOGVAR_MIN
 
 
 @dataclass

@@ -32,6 +32,14 @@ MODEL_FORMAT_VERSION = 1
 WEIGHTS_NAME = "model.safetensors"
 EXTRAS_NAME = "extras.safetensors"
 CONFIG_NAME = "config.json"
+# The posterior's log-variance is clamped wherever it is exponentiated (here, in the KL of
+# losses.py and in evaluate), so a diverging encoder gives large but finite numbers.
+LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0
+
+
+def posterior_std(logvar: torch.Tensor) -> torch.Tensor:
+    """The posterior's standard deviation, in float32, from its (clamped) log-variance."""
+    return torch.exp(0.5 * logvar.float().clamp(LOGVAR_MIN, LOGVAR_MAX))
 
 
 class ModelLoadError(ValueError):
@@ -381,7 +389,7 @@ class PoseCVAE(nn.Module):
         cond = self.condition(landmarks, present)
         mu, logvar = self.encode(image, mask, cond)
         if sample_posterior:
-            std = torch.exp(0.5 * logvar.float().clamp(-30.0, 20.0))
+            std = posterior_std(logvar)
             noise = torch.randn(mu.shape, device=device, generator=generator, dtype=torch.float32)
             z = mu.float() + std * noise
         else:
@@ -425,7 +433,7 @@ class PoseCVAE(nn.Module):
         mean = mu.mean(0)
         centred = mu - mean
         cov = centred.T @ centred / max(len(mu) - 1, 1)
-        cov = cov + torch.diag(logvar.double().clamp(-30, 20).exp().mean(0))
+        cov = cov + torch.diag(logvar.double().clamp(LOGVAR_MIN, LOGVAR_MAX).exp().mean(0))
         cov = (1 - shrinkage) * cov + shrinkage * torch.diag(torch.diagonal(cov))
         cov = cov + 1e-6 * torch.eye(len(mean), dtype=cov.dtype)
         self.prior_mean.copy_(mean.float())
@@ -435,7 +443,7 @@ class PoseCVAE(nn.Module):
             a, k = self.config.appearance_dim, len(self.pose_prior_mean)
             picks = torch.linspace(0, len(mu) - 1, k).round().long().to(mu.device)
             self.pose_prior_mean.copy_(mu[picks, a:].float())
-            self.pose_prior_std.copy_(logvar[picks, a:].float().clamp(-30, 20).mul(0.5).exp())
+            self.pose_prior_std.copy_(posterior_std(logvar[picks, a:]))
 
     @torch.no_grad()
     def posteriors(self, image: torch.Tensor, mask: torch.Tensor, landmarks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

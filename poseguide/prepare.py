@@ -1,4 +1,4 @@
-"""Photos and videos -> a dataset dir of person-centred samples (the format in TEAM.md).
+"""Photos and videos -> a dataset dir of person-centred samples (the format is in datasetdir.py).
 
 Work is cut into units: one image file, or one chunk of a video's sampled frames. Each
 unit is processed by a worker (its own MediaPipe graph, built once) and written as one
@@ -40,12 +40,12 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from poseguide import atomicfile, framing, landmarks as lm
+from poseguide.datasetdir import (
+    FORMAT, IMAGES, LANDMARKS, MANIFEST, MASKS, SAMPLE_COLUMNS, SAMPLES, SKIP_COLUMNS, SKIPPED, VERSION, read_manifest,
+)
 from poseguide.decode import DecodeError, decode_image, is_media_path, is_video_path, iter_video_frames, probe_video
 from poseguide.extract import DetectorSettings
-from poseguide.jsonfile import read_versioned_json
 
-FORMAT = "poseguide-dataset"
-VERSION = 1
 STATE_FILE = "prepare-state.json"
 SHARD_DIR = "shards"
 THUMB = 12  # near-duplicate descriptor: a THUMB x THUMB RGB thumbnail of the sample
@@ -60,11 +60,6 @@ REASONS = (
     "split_gap",
     "near_duplicate",
 )
-SAMPLE_COLUMNS = (
-    "index", "split", "source", "frame", "person", "box_x0", "box_y0", "box_side",
-    "source_width", "source_height", "detector_score", "pose_score", "mask_agreement",
-)
-SKIP_COLUMNS = ("source", "frame", "reason", "detail")
 
 
 class PrepareError(ValueError):
@@ -421,7 +416,7 @@ class PrepareReport:
         for path, reason in self.bad_inputs[:20]:
             lines.append(f"  bad input: {path}: {reason}")
         if len(self.bad_inputs) > 20:
-            lines.append(f"  ... and {len(self.bad_inputs) - 20} more bad inputs (see skipped.csv)")
+            lines.append(f"  ... and {len(self.bad_inputs) - 20} more bad inputs (see {SKIPPED})")
         return "\n".join(lines)
 
 
@@ -523,7 +518,7 @@ def prepare(
             raise PrepareError(
                 f"no usable person samples found in {len(ordered)} input file(s) "
                 f"(skipped: {', '.join(f'{k} {v}' for k, v in report.skipped.items() if v) or 'nothing'}); "
-                f"see {out / 'skipped.csv'}"
+                f"see {out / SKIPPED}"
             )
         return report
 
@@ -759,13 +754,13 @@ def consolidate(out: Path, sources: list[Source], units: list[Unit], settings: P
     # Every file is written under a temp name, and renamed only once all of them are complete,
     # the manifest (which marks a complete set) last: a failure part way, such as a full disk,
     # leaves the previous dataset as it was. ExitStack commits in reverse order of entry.
-    names = ("manifest.json", "samples.csv", "skipped.csv", "landmarks.npy", "masks.npy", "images.npy")
+    names = (MANIFEST, SAMPLES, SKIPPED, LANDMARKS, MASKS, IMAGES)
     with contextlib.ExitStack() as stack:
         tmp = {name: stack.enter_context(atomicfile.atomic_path(out / name)) for name in names}
         _write_arrays(tmp, out, keep, entries, shards, size)
-        _write_csv(tmp["samples.csv"], SAMPLE_COLUMNS, sample_rows)
-        _write_csv(tmp["skipped.csv"], SKIP_COLUMNS, [[s["source"], s["frame"], s["reason"], s["detail"]] for s in skips])
-        tmp["manifest.json"].write_text(json.dumps(manifest, indent=1) + "\n")
+        _write_csv(tmp[SAMPLES], SAMPLE_COLUMNS, sample_rows)
+        _write_csv(tmp[SKIPPED], SKIP_COLUMNS, [[s["source"], s["frame"], s["reason"], s["detail"]] for s in skips])
+        tmp[MANIFEST].write_text(json.dumps(manifest, indent=1) + "\n")
     return PrepareReport(
         out=out, samples=len(keep), train=len(keep) - n_val, val=n_val, skipped=skipped,
         units_done=0, units_total=len(units), frames_processed=0, seconds=0.0, bad_inputs=bad_inputs,
@@ -775,9 +770,9 @@ def consolidate(out: Path, sources: list[Source], units: list[Unit], settings: P
 def _write_arrays(tmp: dict[str, Path], out: Path, keep: list[int], entries: list[dict], shards: list, size: int) -> None:
     """Copy the kept samples from their shards into the final arrays' temp files, in order."""
     arrays = {
-        "images": _open_allocated(tmp["images.npy"], out / "images.npy", np.uint8, (len(keep), size, size, 3)),
-        "masks": _open_allocated(tmp["masks.npy"], out / "masks.npy", np.uint8, (len(keep), size, size)),
-        "landmarks": _open_allocated(tmp["landmarks.npy"], out / "landmarks.npy", np.float32, (len(keep), lm.NUM_LANDMARKS, 4)),
+        "images": _open_allocated(tmp[IMAGES], out / IMAGES, np.uint8, (len(keep), size, size, 3)),
+        "masks": _open_allocated(tmp[MASKS], out / MASKS, np.uint8, (len(keep), size, size)),
+        "landmarks": _open_allocated(tmp[LANDMARKS], out / LANDMARKS, np.float32, (len(keep), lm.NUM_LANDMARKS, 4)),
     }
     pos = {i: k for k, i in enumerate(keep)}
     by_shard: dict[int, list[tuple[int, int]]] = {}
@@ -821,12 +816,7 @@ def _write_csv(path: Path, header: tuple[str, ...], rows: list[list]) -> None:
 
 def load_manifest(data_dir: str | os.PathLike) -> dict:
     """The manifest of a prepared dataset, with a one-line PrepareError if it is not one."""
-    path = Path(data_dir) / "manifest.json"
+    path = Path(data_dir) / MANIFEST
     if not path.exists():
-        raise PrepareError(f"{data_dir} is not a prepared dataset (no manifest.json); run `poseguide prepare` first")
-    return read_versioned_json(path, FORMAT, VERSION, "dataset manifest", PrepareError)
-
-
-def read_samples(data_dir: str | os.PathLike) -> list[dict]:
-    with open(Path(data_dir) / "samples.csv", newline="") as f:
-        return list(csv.DictReader(f))
+        raise PrepareError(f"{data_dir} is not a prepared dataset (no {MANIFEST}); run `poseguide prepare` first")
+    return read_manifest(path, PrepareError)

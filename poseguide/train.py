@@ -29,7 +29,6 @@ import copy
 import json
 import math
 import os
-import re
 import shutil
 import signal
 import sys
@@ -56,10 +55,11 @@ from poseguide.dataset import (
 )
 from poseguide import hardware
 from poseguide.model import DEFAULT_TEMPERATURE
+from poseguide.rundir import (
+    CHECKPOINT_MARKER, CHECKPOINTS_DIR, CONFIG_FILE, METRICS_FILE, MODEL_DIR, checkpoint_dir, list_checkpoints, rng_state_file,
+    sample_grid_path,
+)
 
-CHECKPOINTS_DIR = "checkpoints"
-CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
-METRICS_FILE = "metrics.jsonl"
 WANDB_ID_FILE = "wandb-run-id"
 # Config keys a resumed run may change without breaking the exact continuation.
 RESUME_SAFE_KEYS = (
@@ -251,15 +251,6 @@ def _ignore_sigint_in_worker(worker_id: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def list_checkpoints(run_dir: Path) -> list[Path]:
-    """Finished checkpoints of a run, oldest first (unfinished `.tmp` saves are ignored)."""
-    root = run_dir / CHECKPOINTS_DIR
-    if not root.is_dir():
-        return []
-    found = [(int(m.group(1)), p) for p in root.iterdir() if p.is_dir() and (m := CHECKPOINT_RE.match(p.name))]
-    return [p for _, p in sorted(found)]
-
-
 def composite(rgb: torch.Tensor, alpha_logits: torch.Tensor, background: torch.Tensor) -> torch.Tensor:
     """RGB in [-1, 1] over the dataset's constant background colour, by the predicted alpha."""
     alpha = torch.sigmoid(alpha_logits.float())
@@ -302,9 +293,9 @@ def make_plan(args: argparse.Namespace) -> Plan:
             run_dir = Path(resume_arg).resolve().parent.parent
         elif args.output_dir:
             run_dir = Path(args.output_dir)
-        if run_dir is None or not (run_dir / "config.yaml").is_file():
+        if run_dir is None or not (run_dir / CONFIG_FILE).is_file():
             raise TrainingError("--config is required (or --resume PATH / --output-dir of a run that has a config.yaml)")
-        config_path = run_dir / "config.yaml"
+        config_path = run_dir / CONFIG_FILE
         if args.output_dir is None:
             overrides.insert(0, f"training.output_dir={run_dir}")
     if args.output_dir:
@@ -322,7 +313,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
             raise TrainingError(f"{run_dir}: no checkpoint to export (train first)")
     elif resume_arg:
         resume = Path(resume_arg)
-        if not resume.is_dir() or not (resume / "random_states_0.pkl").is_file():
+        if not resume.is_dir() or not (resume / CHECKPOINT_MARKER).is_file():
             raise TrainingError(f"{resume}: not a training checkpoint (expected a checkpoints/checkpoint-<step> directory)")
     elif existing:
         raise TrainingError(
@@ -333,7 +324,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
 
 
 def _check_resumed_config(run_dir: Path, config: Config, log) -> None:
-    saved = run_dir / "config.yaml"
+    saved = run_dir / CONFIG_FILE
     if not saved.is_file():
         return
     try:
@@ -407,7 +398,7 @@ def check_checkpoint(path: Path, process_index: int) -> None:
         )
     if not (path / RUN_STATE_FILE).is_file():
         raise TrainingError(f"{path}: cannot resume from this checkpoint: {RUN_STATE_FILE} is missing; start a new --output-dir")
-    rng_file = path / f"random_states_{process_index}.pkl"
+    rng_file = path / rng_state_file(process_index)
     try:
         safe_load(rng_file)  # weights_only: tensors, numpy arrays and plain values only
     except Exception as err:  # noqa: BLE001 - any failure means the RNG state cannot be restored
@@ -551,8 +542,8 @@ class Trainer:
         acc = self.accelerator
         step = self.state.global_step
         root = self.run_dir / CHECKPOINTS_DIR
-        final = root / f"checkpoint-{step}"
-        tmp = root / f"checkpoint-{step}.tmp"
+        final = checkpoint_dir(self.run_dir, step)
+        tmp = root / f"{final.name}.tmp"
         if self.is_main:
             shutil.rmtree(tmp, ignore_errors=True)
         acc.wait_for_everyone()
@@ -738,7 +729,9 @@ class Trainer:
     @torch.no_grad()
     def validate(self, step: int) -> dict[str, float]:
         """On the val split with the EMA weights: reconstruction loss and PSNR of the RGB output
-        from the posterior mean, and the negative ELBO in bits/dim from a posterior sample."""
+        from the posterior mean, and the negative ELBO in bits/dim from a posterior sample.
+        The PSNR is `psnr_rgb_uncapped`: raw RGB, not composited over the background, and not
+        capped, so it differs from the PSNR `poseguide evaluate` reports."""
         from torchmetrics.functional.image import peak_signal_noise_ratio
 
         from poseguide.losses import elbo_bits_per_dim
@@ -766,7 +759,7 @@ class Trainer:
                     (mean_out.rgb.float().clamp(-1, 1) + 1) / 2, (image.float() + 1) / 2, data_range=1.0, reduction="none", dim=(1, 2, 3)
                 )
                 bpd = elbo_bits_per_dim(image, out.rgb, out.mu, out.logvar)
-                values = {"psnr": psnr.sum().item(), "elbo_bpd": bpd.float().sum().item()}
+                values = {"psnr_rgb_uncapped": psnr.sum().item(), "elbo_bpd": bpd.float().sum().item()}
                 for key in ("rec", "mask_bce", "loss"):
                     if key in terms:
                         values[key] = float(terms[key]) * b
@@ -843,7 +836,7 @@ class Trainer:
         from poseguide.visualize import save_png
 
         grid = self.sample_grid(step)
-        save_png(grid, self.run_dir / "samples" / f"step-{step}.png")
+        save_png(grid, sample_grid_path(self.run_dir, step))
         self.log_image("samples", grid, step, caption="rows: " + ", ".join(GRID_ROWS))
 
     # --- export ----------------------------------------------------------------------------
@@ -869,7 +862,7 @@ class Trainer:
             "training": {"step": self.state.global_step, "ema": self.ema is not None, "run_dir": str(self.run_dir)},
         }
         train_poses = torch.from_numpy(self.train_set.landmarks())
-        out = net.save_pretrained(self.run_dir / "model", extra_config=extra_config, extra_tensors={"train_poses": train_poses})
+        out = net.save_pretrained(self.run_dir / MODEL_DIR, extra_config=extra_config, extra_tensors={"train_poses": train_poses})
         self.log(f"exported the {'EMA ' if self.ema is not None else ''}model at step {self.state.global_step} to {out}")
         return out
 
@@ -897,7 +890,7 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             if self.plan.resume is not None:
                 _check_resumed_config(self.run_dir, self.config, self.log)
-            save_config(self.config, self.run_dir / "config.yaml")
+            save_config(self.config, self.run_dir / CONFIG_FILE)
         acc.wait_for_everyone()
 
         if self.plan.resume is not None:
@@ -1047,7 +1040,7 @@ class Trainer:
         t.max_steps = steps
         self.state.budget_steps = steps
         if self.is_main:
-            save_config(self.config, self.run_dir / "config.yaml")
+            save_config(self.config, self.run_dir / CONFIG_FILE)
 
     def new_window(self) -> dict:
         return {"bad": torch.zeros((), dtype=torch.bool, device=self.device), "stop": False}

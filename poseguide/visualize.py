@@ -201,7 +201,8 @@ def dataset_contact_sheet(
     Each tile shows the sample with its mask and skeleton, captioned with its source
     frame and split. Returns the number of samples drawn.
     """
-    from poseguide.prepare import PrepareError, load_manifest, read_samples
+    from poseguide.datasetdir import IMAGES, LANDMARKS, MASKS, read_samples
+    from poseguide.prepare import PrepareError, load_manifest
 
     data_dir = Path(data_dir)
     load_manifest(data_dir)
@@ -213,9 +214,9 @@ def dataset_contact_sheet(
         rng = np.random.default_rng(seed)
         offset = rng.uniform(0, len(indices) / num)
         indices = [indices[int(offset + k * len(indices) / num)] for k in range(num)]
-    images = np.load(data_dir / "images.npy", mmap_mode="r")
-    masks = np.load(data_dir / "masks.npy", mmap_mode="r")
-    poses = np.load(data_dir / "landmarks.npy", mmap_mode="r")
+    images = np.load(data_dir / IMAGES, mmap_mode="r")
+    masks = np.load(data_dir / MASKS, mmap_mode="r")
+    poses = np.load(data_dir / LANDMARKS, mmap_mode="r")
     size = images.shape[1]
     scale = max(1, 128 // size)
     tiles, captions = [], []

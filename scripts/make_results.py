@@ -38,6 +38,7 @@ from poseguide.evaluate import (  # noqa: E402
     load_report,
     resolve_model_dir,
 )
+from poseguide.rundir import METRICS_FILE, SAMPLE_GRID_PREFIX, SAMPLES_DIR  # noqa: E402
 
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
 HERO_COLUMNS = 8
@@ -62,7 +63,7 @@ def hero_picture(model_dir: Path, data_dir: Path, out: Path, seed: int = 0) -> P
 
 def latest_sample_grid(run: Path) -> Path | None:
     """The sample grid training wrote last (RUN/samples/step-<n>.png), if any."""
-    grids = sorted(run.glob("samples/step-*.png"), key=lambda p: int(p.stem.split("-")[1]) if p.stem.split("-")[1].isdigit() else -1)
+    grids = sorted(run.glob(f"{SAMPLES_DIR}/{SAMPLE_GRID_PREFIX}*.png"), key=lambda p: int(p.stem.split("-")[1]) if p.stem.split("-")[1].isdigit() else -1)
     return grids[-1] if grids else None
 
 
@@ -314,11 +315,11 @@ def main(argv: list[str] | None = None) -> int:
         pictures[name] = f"results/{file}"
     shutil.copyfile(Path(report_dir) / REPORT_JSON, pictures_dir / REPORT_JSON)
     loss_png = None
-    if args.run and (args.run / "metrics.jsonl").is_file():
-        if plot_loss(args.run / "metrics.jsonl", pictures_dir / "loss.png"):
+    if args.run and (args.run / METRICS_FILE).is_file():
+        if plot_loss(args.run / METRICS_FILE, pictures_dir / "loss.png"):
             loss_png = "results/loss.png"
     elif args.run:
-        print(f"note: {args.run / 'metrics.jsonl'} not found; no loss curve", file=sys.stderr)
+        print(f"note: {args.run / METRICS_FILE} not found; no loss curve", file=sys.stderr)
     grid_png = None
     grid = latest_sample_grid(args.run) if args.run else None
     if grid is not None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from poseguide import framing, landmarks as lm
-from poseguide.prepare import read_samples
+from poseguide.datasetdir import read_samples
 
 
 def _pose(rng: np.random.Generator) -> np.ndarray:

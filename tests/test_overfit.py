@@ -1,5 +1,5 @@
 """Can the model learn at all? On 16 real prepared samples the reconstruction loss must
-fall at least five-fold within a few hundred CPU steps (issue 5)."""
+fall at least five-fold within a few hundred CPU steps."""
 
 import numpy as np
 import pytest

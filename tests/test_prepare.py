@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from poseguide import landmarks as lm
+from poseguide.datasetdir import SAMPLE_COLUMNS
 from poseguide.prepare import (
     REASONS,
-    SAMPLE_COLUMNS,
     PrepareError,
     PrepareSettings,
     Source,

@@ -149,9 +149,9 @@ def test_run_writes_rotated_checkpoints_samples_metrics_and_model(full_run, prep
     for key in ("train/loss", "train/rec", "train/kl", "train/mask_bce", "train/lr", "train/images_per_s", "train/grad_norm"):
         assert all(np.isfinite(r[key]) for r in rows.values()), key
     assert rows[1]["train/lr"] > rows[MAX_STEPS]["train/lr"]  # warm-up then decay
-    val = [r for r in metrics(full_run) if "val/psnr" in r]
+    val = [r for r in metrics(full_run) if "val/psnr_rgb_uncapped" in r]
     assert [r["step"] for r in val] == [6, 12]
-    assert all(k in val[0] for k in ("val/rec", "val/psnr", "val/elbo_bpd"))
+    assert all(k in val[0] for k in ("val/rec", "val/psnr_rgb_uncapped", "val/elbo_bpd"))
 
     # The EMA export: loadable, with the dataset's framing and the train split's poses.
     model = PoseCVAE.from_pretrained(full_run / "model")
@@ -428,3 +428,162 @@ def test_time_budget_arithmetic():
     assert budget.fit_steps(2.0, done=12, elapsed=30.0) == 302
     assert budget.fit_steps(0.01, done=12, elapsed=30.0) == 1000  # never more than max_steps
     assert budget.fit_steps(100.0, done=12, elapsed=30.0) == 12  # nothing more fits: stop where it is
+
+
+# --- pure helpers: the learning-rate schedule and the start/resume plan -------------------------
+
+
+def test_lr_factor_warms_up_linearly_from_one_step_in():
+    from poseguide.train import lr_factor
+
+    # Warm-up over 4 steps: 1/4, 2/4, 3/4, 4/4, whatever the schedule after it.
+    for schedule in ("polynomial", "cosine", "constant"):
+        assert [lr_factor(s, 4, 14, schedule) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
+    assert lr_factor(0, 0, 10, "polynomial") == 1.0  # no warm-up: the full rate at once
+
+
+def test_lr_factor_polynomial_cosine_and_constant_by_hand():
+    from poseguide.train import lr_factor
+
+    # Linear decay (power 1) after 4 warm-up steps to step 14: progress = (step - 4) / 10.
+    assert lr_factor(4, 4, 14, "polynomial") == 1.0
+    assert lr_factor(9, 4, 14, "polynomial") == pytest.approx(0.5)
+    assert lr_factor(11, 4, 14, "polynomial") == pytest.approx(0.3)
+    assert lr_factor(14, 4, 14, "polynomial") == 0.0
+    assert lr_factor(20, 4, 14, "polynomial") == 0.0  # past max_steps it stays at the end
+    # Power 2 with an end factor of 0.1, halfway: 0.1 + 0.9 * 0.5 ** 2 = 0.325.
+    assert lr_factor(5, 0, 10, "polynomial", power=2.0, end_factor=0.1) == pytest.approx(0.325)
+    assert lr_factor(10, 0, 10, "polynomial", power=2.0, end_factor=0.1) == pytest.approx(0.1)
+    # Cosine: halfway is 0.5; a sixth of the way is (1 + cos 30 deg) / 2 = 0.9330127.
+    assert lr_factor(0, 0, 10, "cosine") == 1.0
+    assert lr_factor(5, 0, 10, "cosine") == pytest.approx(0.5)
+    assert lr_factor(2, 0, 12, "cosine") == pytest.approx(0.9330127)
+    assert lr_factor(10, 0, 10, "cosine") == pytest.approx(0.0)
+    assert lr_factor(5, 0, 10, "cosine", end_factor=0.2) == pytest.approx(0.6)  # 0.2 + 0.8 * 0.5
+    # Constant: 1 after warm-up, forever.
+    assert lr_factor(2, 2, 10, "constant") == lr_factor(1000, 2, 10, "constant") == 1.0
+    with pytest.raises(ValueError, match="unknown lr_scheduler 'step'"):
+        lr_factor(5, 0, 10, "step")
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_scheduler_counts_optimiser_steps_whatever_the_process_count(processes):
+    """Accelerate steps a prepared scheduler once per process per optimiser step; the rate must
+    follow optimiser steps. lr 0.1, 2 warm-up steps, linear decay to 0 at step 6:
+    optimiser step 0: 0.05, 1: 0.1, 2: 0.1, 3: 0.075, 4: 0.05, 5: 0.025, 6: 0."""
+    from poseguide.config import load_config
+    from poseguide.train import make_scheduler
+
+    config = load_config(REPO / "configs" / "small.yaml", [
+        "training.learning_rate=0.1", "training.lr_end=0.0", "training.lr_warmup_steps=2", "training.max_steps=6",
+        "training.lr_scheduler=polynomial", "training.lr_power=1.0",
+    ])
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    scheduler = make_scheduler(optimizer, config, processes)
+    expected = [0.05, 0.1, 0.1, 0.075, 0.05, 0.025, 0.0]
+    seen = []
+    for _ in expected:
+        seen.append(optimizer.param_groups[0]["lr"])
+        for k in range(processes):
+            if k:  # the other process's scheduler step, within the same optimiser step
+                assert optimizer.param_groups[0]["lr"] == seen[-1]
+            optimizer.step()
+            scheduler.step()
+    assert seen == pytest.approx(expected)
+
+
+def test_scheduler_decays_to_lr_end():
+    """lr 0.1, lr_end 0.01 (end factor 0.1), no warm-up, linear to step 4: halfway is
+    0.1 * (0.1 + 0.9 * 0.5) = 0.055, the end 0.01."""
+    from poseguide.config import load_config
+    from poseguide.train import make_scheduler
+
+    config = load_config(REPO / "configs" / "small.yaml", [
+        "training.learning_rate=0.1", "training.lr_end=0.01", "training.lr_warmup_steps=0", "training.max_steps=4",
+        "training.lr_scheduler=polynomial", "training.lr_power=1.0",
+    ])
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    scheduler = make_scheduler(optimizer, config, 1)
+    lrs = []
+    for _ in range(5):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert lrs == pytest.approx([0.1, 0.0775, 0.055, 0.0325, 0.01])
+
+
+def _plan_args(**kw):
+    import argparse
+
+    args = {"config": str(REPO / "configs" / "small.yaml"), "overrides": [], "output_dir": None, "report_to": None,
+            "resume": None, "export_only": False}
+    args.update(kw)
+    return argparse.Namespace(**args)
+
+
+def _fake_checkpoints(run: Path, steps: list[int]) -> list[Path]:
+    """checkpoint-N folders as Accelerate leaves them (random_states_0.pkl marks one)."""
+    made = []
+    for step in steps:
+        path = run / "checkpoints" / f"checkpoint-{step}"
+        path.mkdir(parents=True)
+        (path / "random_states_0.pkl").write_bytes(b"")
+        made.append(path)
+    return made
+
+
+def test_make_plan_fresh_run_and_refusing_to_overwrite_checkpoints(tmp_path):
+    from poseguide.train import TrainingError, make_plan
+
+    run = tmp_path / "run"
+    plan = make_plan(_plan_args(output_dir=str(run), overrides=["training.max_steps=7"]))
+    assert plan.run_dir == run and plan.resume is None
+    assert not plan.export_only and not plan.resume_requested
+    assert plan.config.training.max_steps == 7 and plan.config.training.output_dir == str(run)
+
+    _fake_checkpoints(run, [2, 8, 10])
+    (run / "checkpoints" / "checkpoint-12.tmp").mkdir()  # an unfinished save: not a checkpoint
+    with pytest.raises(TrainingError, match=r"already holds checkpoints \(newest: checkpoint-10\); pass --resume latest"):
+        make_plan(_plan_args(output_dir=str(run)))
+
+
+def test_make_plan_resume_latest_and_export_only_pick_the_newest_checkpoint(tmp_path):
+    from poseguide.train import TrainingError, make_plan
+
+    run = tmp_path / "run"
+    # Nothing saved yet: --resume latest starts from step 0 (and says so), --export-only refuses.
+    plan = make_plan(_plan_args(output_dir=str(run), resume="latest"))
+    assert plan.resume is None and plan.resume_requested
+    with pytest.raises(TrainingError, match="no checkpoint to export"):
+        make_plan(_plan_args(output_dir=str(run), export_only=True))
+
+    _fake_checkpoints(run, [2, 8, 10])  # numerically newest is 10, though "8" sorts after "10"
+    (run / "checkpoints" / "checkpoint-12.tmp").mkdir()
+    plan = make_plan(_plan_args(output_dir=str(run), resume="latest"))
+    assert plan.resume == run / "checkpoints" / "checkpoint-10" and plan.resume_requested and not plan.export_only
+    plan = make_plan(_plan_args(output_dir=str(run), export_only=True))
+    assert plan.resume == run / "checkpoints" / "checkpoint-10" and plan.export_only and not plan.resume_requested
+
+
+def test_make_plan_resume_path_uses_the_runs_own_config(tmp_path):
+    from poseguide.train import TrainingError, make_plan
+
+    run = tmp_path / "run"
+    older, _ = _fake_checkpoints(run, [4, 8])
+    # No --config and no config.yaml in the run: nothing to start from.
+    with pytest.raises(TrainingError, match="--config is required"):
+        make_plan(_plan_args(config=None, resume=str(older)))
+    (run / "config.yaml").write_text((REPO / "configs" / "small.yaml").read_text().replace("max_steps: 1000", "max_steps: 321"))
+
+    plan = make_plan(_plan_args(config=None, resume=str(older)))  # an older checkpoint than the newest, on purpose
+    assert plan.resume == older and plan.resume_requested
+    assert plan.run_dir == run.resolve() and plan.config.training.max_steps == 321
+    plan = make_plan(_plan_args(config=None, output_dir=str(run), resume="latest"))
+    assert plan.resume == run / "checkpoints" / "checkpoint-8" and plan.config.training.max_steps == 321
+
+    # A directory without Accelerate's random_states_0.pkl is not a checkpoint.
+    (older / "random_states_0.pkl").unlink()
+    with pytest.raises(TrainingError, match=r"not a training checkpoint \(expected a checkpoints/checkpoint-<step> directory\)"):
+        make_plan(_plan_args(output_dir=str(run), resume=str(older)))
+    with pytest.raises(TrainingError, match="not a training checkpoint"):
+        make_plan(_plan_args(output_dir=str(run), resume=str(tmp_path / "nowhere")))

@@ -1,0 +1,88 @@
+"""The prepared dataset directory on disk: its file names, the manifest's format and
+version, the columns of its tables, and reading the manifest and the train/val split.
+
+`prepare` writes it; `dataset`, `visualize`, `evaluate` and `generate` read it, all through
+the names here. Nothing heavy is imported (no torch, cv2 or PIL), so any module can use it.
+
+    manifest.json   {"format": FORMAT, "version": VERSION, "image_size", "background", "framing", ...}
+    samples.csv     one row per sample, SAMPLE_COLUMNS; `index` in order, `split` train or val
+    skipped.csv     one row per frame or person left out, SKIP_COLUMNS
+    images.npy      uint8 (N, S, S, 3)
+    masks.npy       uint8 (N, S, S)
+    landmarks.npy   float32 (N, 33, 4): crop-normalised x, y, z and visibility
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import numpy as np
+
+from poseguide.jsonfile import read_versioned_json
+
+FORMAT = "poseguide-dataset"
+VERSION = 1
+
+MANIFEST = "manifest.json"
+SAMPLES = "samples.csv"
+SKIPPED = "skipped.csv"
+IMAGES = "images.npy"
+MASKS = "masks.npy"
+LANDMARKS = "landmarks.npy"
+ARRAY_FILES = (IMAGES, MASKS, LANDMARKS)
+
+SAMPLE_COLUMNS = (
+    "index", "split", "source", "frame", "person", "box_x0", "box_y0", "box_side",
+    "source_width", "source_height", "detector_score", "pose_score", "mask_agreement",
+)
+SKIP_COLUMNS = ("source", "frame", "reason", "detail")
+
+
+def read_manifest(path: Path, error: type[Exception]) -> dict:
+    """The manifest at `path`, checked for this format and version; problems raise `error`
+    with one line. The caller checks that the file exists (each says so differently)."""
+    return read_versioned_json(path, FORMAT, VERSION, "dataset manifest", error)
+
+
+def read_samples(data_dir: str | os.PathLike) -> list[dict]:
+    """The rows of samples.csv as dicts of strings, unchecked (see `read_split`)."""
+    with open(Path(data_dir) / SAMPLES, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def read_split(path: Path, n: int, error: type[Exception]) -> tuple[np.ndarray, np.ndarray]:
+    """The train and val indices of samples.csv at `path` for arrays of `n` samples, after
+    checking its rows: one per sample, in index order, each train or val. Raises `error`."""
+    if not path.is_file():
+        raise error(f"{path}: missing (it holds the train/val split)")
+    try:
+        with path.open(newline="") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise error(f"{path}: unreadable ({_one_line(err)})") from None
+    if rows and not {"index", "split"} <= set(rows[0]):
+        raise error(f"{path}: needs 'index' and 'split' columns")
+    if len(rows) != n:
+        raise error(f"{path}: has {len(rows)} rows but the arrays hold {n} samples")
+    train, val = [], []
+    for line, row in enumerate(rows, start=2):
+        try:
+            index = int(row["index"])
+        except (TypeError, ValueError):
+            raise error(f"{path}: line {line}: bad index {row['index']!r}") from None
+        if index != line - 2:
+            raise error(f"{path}: line {line}: index {index} out of order (expected {line - 2})")
+        split = row["split"]
+        if split == "train":
+            train.append(index)
+        elif split == "val":
+            val.append(index)
+        else:
+            raise error(f"{path}: line {line}: split should be train or val, got {split!r}")
+    return np.asarray(train, dtype=np.int64), np.asarray(val, dtype=np.int64)
+
+
+def _one_line(err: Exception) -> str:
+    return " ".join(str(err).split())
