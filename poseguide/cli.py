@@ -223,6 +223,10 @@ def _train(args: argparse.Namespace) -> int:
         return run(args)
     except (ConfigError, DatasetError, TrainingError) as err:
         raise UserError(str(err)) from None
+    except OSError as err:  # the run directory: a full disk, a read-only or vanished folder
+        if err.errno not in _WRITE_ERRNOS:
+            raise
+        raise _write_error(err) from None
 
 
 GENERATE_DESCRIPTION = """\
@@ -333,6 +337,10 @@ def _generate(args: argparse.Namespace) -> int:
         report = generate(options)
     except GenerateError as err:
         raise UserError(str(err)) from None
+    except OSError as err:  # a full disk while writing: nothing of this run is left behind
+        if err.errno not in _WRITE_ERRNOS:
+            raise
+        raise _write_error(err, args.out) from None
     for note in report.notes:
         print(f"note: {note}", file=sys.stderr)
     print(report.summary())

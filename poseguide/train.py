@@ -304,6 +304,10 @@ def make_plan(args: argparse.Namespace) -> Plan:
         overrides.append(f"logging.report_to={args.report_to}")
     config = load_config(config_path, overrides)
     run_dir = Path(config.training.output_dir)
+    try:  # before the dataset, the model and Accelerate: a run directory that cannot be made is one line
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise TrainingError(f"training.output_dir {run_dir}: cannot create it ({err.strerror or err})") from None
 
     resume: Path | None = None
     existing = list_checkpoints(run_dir)

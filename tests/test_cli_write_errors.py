@@ -161,3 +161,24 @@ def test_prepare_on_a_full_disk_keeps_the_dataset_and_resumes(prepared_dataset, 
     assert _digests(out) == before
     for name in ("manifest.json", "samples.csv", "skipped.csv", "images.npy", "prepare-state.json"):
         assert stat.S_IMODE((out / name).stat().st_mode) == 0o644, name
+
+
+def test_generate_on_a_full_disk_and_train_into_a_file(tmp_path, mount_tmpfs, tiny_model_dir):
+    """generate filling the disk halfway through its images is one line, leaves no temp
+    folder and keeps the earlier output; a training run directory under a file is one line."""
+    disk = mount_tmpfs("disk", "3m")
+    out = disk / "out"
+    run_cli("generate", "--checkpoint", tiny_model_dir, "--num", "2", "--out", out, "--no-progress")
+    before = _digests(out)
+    _fill(disk, leave=64 * 1024)
+    proc = run_cli("generate", "--checkpoint", tiny_model_dir, "--num", "64", "--out", out, "--no-progress", check=False)
+    one_error_line(proc, f"cannot write {out}: no space left on device")
+    assert _digests(out) == before
+    assert sorted(p.name for p in disk.iterdir()) == ["filler.bin", "out"]  # no .out.tmp-* folder
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("a file, not a folder\n")
+    proc = run_cli("train", "--config", Path(__file__).parent.parent / "configs" / "small.yaml",
+                   "--output-dir", notes / "run", check=False)  # fmt: skip
+    one_error_line(proc, f"training.output_dir {notes / 'run'}: cannot create it")
+    assert notes.read_text() == "a file, not a folder\n"
