@@ -18,7 +18,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from poseguide import hardware
@@ -93,7 +92,7 @@ def main() -> int:
           f"steps (x{compiled_steps / eager_steps:.2f}); compiled steps are not faster")
 
     gen = generate_times(args.config, args.overrides, args.steps)
-    (e_first, e), (c_first, c) = gen["eager"], gen["compiled"]
+    (_, e), (c_first, c) = gen["eager"], gen["compiled"]
     print(f"generate (decode a batch): eager {e * 1e3:.0f} ms, compiled {c * 1e3:.0f} ms ({e / c:.2f}x), "
           f"compiling took {c_first - c:.1f} s = {(c_first - c) / max(e - c, 1e-9):.0f} batches' saving"
           if c < e else f"generate (decode a batch): eager {e * 1e3:.0f} ms, compiled {c * 1e3:.0f} ms ({e / c:.2f}x): no gain")

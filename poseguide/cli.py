@@ -381,7 +381,8 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 def _evaluate_main(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from poseguide.evaluate import EvalSettings, EvaluationError, comparison_text, console_summary, evaluate, load_report
+    from poseguide.evaluate import EvalSettings, EvaluationError, evaluate, load_report
+    from poseguide.report import comparison_text, console_summary
 
     try:
         settings = EvalSettings(

@@ -40,13 +40,11 @@ from poseguide.datasetdir import IMAGES, LANDMARKS, MANIFEST, MASKS
 from poseguide import landmarks as lm
 from poseguide.jsonfile import read_versioned_json
 from poseguide.model import DEFAULT_TEMPERATURE, posterior_std
+from poseguide.report import COMPARE_ROWS, QUALITY_TARGETS, REPORT_JSON, REPORT_MD, markdown, ratio, value_at
 from poseguide.rundir import CONFIG_FILE as RUN_CONFIG_FILE, MODEL_DIR as RUN_MODEL_DIR
 
 REPORT_FORMAT = "poseguide-evaluation"
 REPORT_VERSION = 1
-REPORT_JSON = "report.json"
-REPORT_MD = "report.md"
-QUALITY_TARGETS = {"pck_ratio": 0.85, "detection_ratio": 0.8}
 FID_SKIPPED = (
     "skipped: FID/KID need Inception weights, which poseguide never downloads; "
     "pass a local file with --inception-weights PATH to compute them"
@@ -268,7 +266,7 @@ def diversity_scores(samples: np.ndarray, div_poses: np.ndarray, real: np.ndarra
     return {
         "samples_pairwise_l1": samples_l1,
         "real_pairwise_l1": real_l1,
-        "ratio": samples_l1 / real_l1 if real_l1 and math.isfinite(real_l1) and real_l1 > 0 else float("nan"),
+        "ratio": ratio(samples_l1, real_l1),
         "poses": len(per_pose),
         "samples_per_pose": k,
         "real_groups": len(real_groups),
@@ -413,7 +411,7 @@ def evaluate(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir:
     ceiling01 = pose["ceiling"].get("pck@0.1", float("nan"))
     pck01 = pose["samples"].get("pck@0.1", float("nan"))
     pose["ratio_to_ceiling"] = {
-        f"pck@{a:g}": _ratio(pose["samples"][f"pck@{a:g}"], pose["ceiling"][f"pck@{a:g}"]) for a in th
+        f"pck@{a:g}": ratio(pose["samples"][f"pck@{a:g}"], pose["ceiling"][f"pck@{a:g}"]) for a in th
     }
     pose["sampling"] = (f"z from the prior at temperature {settings.temperature:g} for 'samples' (the default); "
                         "z = the prior mean for 'samples_z0'")
@@ -435,7 +433,7 @@ def evaluate(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir:
     realism = {
         "random_detection_rate": random_rate,
         "real_detection_rate": real_rate,
-        "ratio": _ratio(random_rate, real_rate),
+        "ratio": ratio(random_rate, real_rate),
         "posed_detection_rate": metrics.detection_rate(det_posed),
         "random_samples": n,
         "definition": (
@@ -475,7 +473,7 @@ def evaluate(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir:
 
     extra = generator.extra_config
     targets = {
-        "pck@0.1_over_ceiling": {"value": _ratio(pck01, ceiling01), "target": QUALITY_TARGETS["pck_ratio"]},
+        "pck@0.1_over_ceiling": {"value": ratio(pck01, ceiling01), "target": QUALITY_TARGETS["pck_ratio"]},
         "random_over_real_detection": {"value": realism["ratio"], "target": QUALITY_TARGETS["detection_ratio"]},
     }
     for entry in targets.values():
@@ -530,12 +528,6 @@ def check_out_dir(out_dir: Path) -> None:
     problem = problem_with(out_dir)
     if problem:
         raise EvaluationError(problem)
-
-
-def _ratio(a: float, b: float) -> float:
-    if not (math.isfinite(a) and math.isfinite(b)) or b <= 0:
-        return float("nan")
-    return a / b
 
 
 def _jsonable(value):
@@ -616,49 +608,7 @@ def write_pictures(out_dir: Path, images, poses, posed, det_posed, random_sample
     return paths
 
 
-# --- markdown and comparison ---------------------------------------------------------------------
-
-
-def _fmt(value, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "n/a"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
-def _get(report: dict, path: str):
-    value = report
-    for key in path.split("/"):
-        if not isinstance(value, dict) or key not in value:
-            return None
-        value = value[key]
-    return value
-
-
-# (label, path in report.json, digits, higher is better?)
-COMPARE_ROWS: tuple[tuple[str, str, int, bool | None], ...] = (
-    ("PCK@0.05 samples z~prior", "pose/samples/pck@0.05", 3, True),
-    ("PCK@0.1 samples z~prior", "pose/samples/pck@0.1", 3, True),
-    ("PCK@0.1 samples z=mean", "pose/samples_z0/pck@0.1", 3, True),
-    ("PCK@0.1 ceiling (real)", "pose/ceiling/pck@0.1", 3, None),
-    ("PCK@0.1 floor (shuffled)", "pose/floor/pck@0.1", 3, None),
-    ("PCK@0.1 normalised", "pose/normalised_samples/pck@0.1", 3, True),
-    ("PCK@0.05 normalised", "pose/normalised_samples/pck@0.05", 3, True),
-    ("posed samples: person found", "pose/samples/detection_rate", 3, True),
-    ("random samples: person found", "realism/random_detection_rate", 3, True),
-    ("real images: person found", "realism/real_detection_rate", 3, None),
-    ("random / real detection", "realism/ratio", 3, True),
-    ("PSNR (dB)", "reconstruction/psnr/mean", 2, True),
-    ("SSIM", "reconstruction/ssim/mean", 4, True),
-    ("bits/dim (neg. ELBO)", "reconstruction/bits_per_dim/mean", 3, False),
-    ("diversity: samples L1", "diversity/samples_pairwise_l1", 4, None),
-    ("diversity: real L1", "diversity/real_pairwise_l1", 4, None),
-    ("FID samples", "fid/samples/fid", 2, False),
-    ("KID samples", "fid/samples/kid_mean", 4, False),
-    ("held-out samples", "data/samples", 0, None),
-    ("training step", "model/training_step", 0, None),
-)
+# --- reading a report ----------------------------------------------------------------------------
 
 
 def load_report(path: str | os.PathLike) -> dict:
@@ -680,7 +630,7 @@ def check_report(report: dict, label: str) -> None:
     if not isinstance(model, dict) or not isinstance(model.get("dir"), str):
         raise EvaluationError(f"{label}: has no model.dir; not a complete evaluation report")
     for _, key, _, _ in COMPARE_ROWS:
-        value = _get(report, key)
+        value = value_at(report, key)
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -689,192 +639,3 @@ def check_report(report: dict, label: str) -> None:
             float(value)
         except OverflowError:
             raise EvaluationError(f"{label}: {key} is too large a number") from None
-
-
-def comparison_rows(report: dict, other: dict) -> list[tuple[str, str, str, str]]:
-    rows = []
-    for label, path, digits, _ in COMPARE_ROWS:
-        a, b = _get(report, path), _get(other, path)
-        if a is None and b is None:
-            continue
-        delta = "n/a"
-        if isinstance(a, (int, float)) and isinstance(b, (int, float)) and math.isfinite(a) and math.isfinite(b):
-            delta = f"{a - b:+.{digits}f}"
-        rows.append((label, _fmt(a, digits) if isinstance(a, float) else _fmt(a), _fmt(b, digits) if isinstance(b, float) else _fmt(b), delta))
-    return rows
-
-
-def comparison_text(report: dict, other: dict, this_name: str = "this", other_name: str = "other") -> str:
-    """The two reports side by side as aligned plain text (for the terminal)."""
-    rows = [("metric", this_name, other_name, "this - other")] + comparison_rows(report, other)
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = []
-    for j, r in enumerate(rows):
-        lines.append("  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(r)))
-        if j == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def comparison_markdown(report: dict, other: dict, other_name: str) -> str:
-    lines = [f"| metric | this run | {other_name} | this - other |", "|---|---:|---:|---:|"]
-    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in comparison_rows(report, other)]
-    return "\n".join(lines)
-
-
-def pose_table(report: dict) -> str:
-    """The pose fidelity table (shared by report.md and docs/results.md)."""
-    pose = report["pose"]
-    lines = [
-        "| | PCK@0.05 | PCK@0.1 | person found | PCK@0.1 where found |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    rows = (
-        ("samples, z from the prior", "samples"),
-        ("samples, z = prior mean", "samples_z0"),
-        ("ceiling: real images vs stored poses", "ceiling"),
-        ("floor: samples vs shuffled poses", "floor"),
-        ("floor: real images vs shuffled poses", "floor_real"),
-    )
-    for label, key in rows:
-        e = pose.get(key, {})
-        lines.append(f"| {label} | {_fmt(e.get('pck@0.05'))} | {_fmt(e.get('pck@0.1'))} | {_fmt(e.get('detection_rate'))} "
-                     f"| {_fmt(e.get('pck@0.1_detected'))} |")
-    for label, key in (("normalised (score - floor) / (ceiling - floor), z from the prior", "normalised_samples"),
-                       ("normalised, z = prior mean", "normalised_samples_z0")):
-        e = pose.get(key, {})
-        lines.append(f"| {label} | {_fmt(e.get('pck@0.05'))} | {_fmt(e.get('pck@0.1'))} | | |")
-    return "\n".join(lines)
-
-
-def summary_table(report: dict) -> str:
-    """Realism, reconstruction and diversity in one table."""
-    r, rec, div = report["realism"], report["reconstruction"], report["diversity"]
-    fid = report["fid"]
-    lines = [
-        "| metric | value |",
-        "|---|---:|",
-        f"| person found in random samples (no pose given) | {_fmt(r['random_detection_rate'])} |",
-        f"| person found in real held-out images | {_fmt(r['real_detection_rate'])} |",
-        f"| ratio random / real (target >= {QUALITY_TARGETS['detection_ratio']}) | {_fmt(r['ratio'])} |",
-        f"| reconstruction PSNR (dB) | {_fmt(rec['psnr']['mean'], 2)} |",
-        f"| reconstruction SSIM | {_fmt(rec['ssim']['mean'], 4)} |",
-        f"| negative ELBO (bits/dim) | {_fmt(rec['bits_per_dim']['mean'])} |",
-        f"| diversity: pairwise L1 among {div['samples_per_pose']} samples of one pose | {_fmt(div['samples_pairwise_l1'], 4)} |",
-        f"| diversity: pairwise L1 among real held-out images | {_fmt(div['real_pairwise_l1'], 4)} |",
-    ]
-    if fid.get("skipped"):
-        lines.append("| FID / KID | skipped (no local Inception weights) |")
-    else:
-        for name in ("samples", "random"):
-            if name in fid:
-                lines.append(f"| FID / KID, {name} | {_fmt(fid[name]['fid'], 2)} / {_fmt(fid[name]['kid_mean'], 4)} |")
-    return "\n".join(lines)
-
-
-def markdown(report: dict, other: dict | None = None) -> str:
-    """A short human report: the numbers with their ceiling and floor, definitions, pictures."""
-    pose, rec, fid = report["pose"], report["reconstruction"], report["fid"]
-    m, d = report["model"], report["data"]
-    step = m.get("training_step")
-    lines = [
-        "# poseguide evaluation",
-        "",
-        f"Model `{m['dir']}` ({m['image_size']} px, latent {m['latent_dim']}"
-        + (f", step {step}" if step is not None else "") + f") on `{d['dir']}`: "
-        f"{d['samples']} of {d['split_size']} {d['split']} samples, seed {report['settings']['seed']}.",
-        "",
-        "## Pose fidelity",
-        "",
-        f"Samples are drawn from the held-out poses with **z from the prior** at temperature "
-        f"{report['settings']['temperature']:g} (the prior the model fitted to its training "
-        "posteriors at export, its spread scaled; and, for comparison, z = the prior mean), "
-        "composited on the dataset background and re-detected by MediaPipe Pose (model_complexity=1) at the "
-        "model's output resolution.",
-        "",
-        pose_table(report),
-        "",
-        f"PCK@0.1 of samples / ceiling: {_fmt(report['targets']['pck@0.1_over_ceiling']['value'])} "
-        f"(target >= {QUALITY_TARGETS['pck_ratio']}: {'met' if report['targets']['pck@0.1_over_ceiling']['met'] else 'not met'}).",
-        "",
-        f"- PCK: {pose['definition']}",
-        f"- Ceiling: {pose['ceiling_definition']}.",
-        f"- Floor: {pose['floor_definition']}.",
-        "",
-        "## Realism, reconstruction, diversity",
-        "",
-        summary_table(report),
-        "",
-        f"Random / real detection ratio target >= {QUALITY_TARGETS['detection_ratio']}: "
-        f"{'met' if report['targets']['random_over_real_detection']['met'] else 'not met'}.",
-        "",
-        f"- Person found: {report['realism']['definition']}.",
-        f"- Reconstruction: {rec['reconstruction_definition']}.",
-        f"- PSNR: {rec['psnr_definition']}. SSIM: {rec['ssim_variant']}.",
-        f"- Bits/dim: {rec['bits_per_dim_definition']}.",
-        f"- Diversity: {report['diversity']['definition']}.",
-        "",
-        "## FID / KID",
-        "",
-    ]
-    if fid.get("skipped"):
-        lines.append(f"FID and KID were **{fid['reason']}**.")
-    else:
-        lines.append(
-            f"torchmetrics FrechetInceptionDistance (2048 features) and KernelInceptionDistance (subset size "
-            f"{fid['kid_subset_size']}) with local weights `{fid['weights']}`, against {fid['real_images']} real "
-            "held-out images. With few images FID is strongly biased upwards; compare runs only at equal counts."
-        )
-    pics = report.get("pictures", {})
-    lines += [
-        "",
-        "## Pictures",
-        "",
-        "Targets vs samples (top: real held-out image with its stored pose, the target; middle: the sample "
-        "drawn for that pose; bottom: the same sample with the pose MediaPipe re-detected, captioned with the "
-        "body joints within PCK@0.1 of the target):",
-        "",
-        f"![pose]({pics.get('pose', 'pose.png')})",
-        "",
-        "Random samples (no pose given, z from the prior), captioned with whether MediaPipe found a person:",
-        "",
-        f"![random]({pics.get('random', 'random.png')})",
-        "",
-        "Reconstructions (top: real held-out image; bottom: encoded and decoded from the posterior mean):",
-        "",
-        f"![reconstructions]({pics.get('reconstructions', 'reconstructions.png')})",
-        "",
-        "Diversity (each row: one held-out pose, several z from the prior):",
-        "",
-        f"![diversity]({pics.get('diversity', 'diversity.png')})",
-        "",
-    ]
-    if other is not None:
-        lines += [
-            "## Comparison",
-            "",
-            f"Against `{report.get('compared_with', 'the other report')}` (model `{other['model']['dir']}`):",
-            "",
-            comparison_markdown(report, other, "other"),
-            "",
-        ]
-    return "\n".join(lines)
-
-
-def console_summary(report: dict, out_dir: Path) -> str:
-    pose, r, rec = report["pose"], report["realism"], report["reconstruction"]
-    return "\n".join([
-        f"wrote {out_dir / REPORT_JSON} and {out_dir / REPORT_MD} ({report['data']['samples']} held-out samples)",
-        f"  PCK@0.1 {_fmt(pose['samples']['pck@0.1'])} (z~prior), {_fmt(pose['samples_z0']['pck@0.1'])} (z=prior mean); "
-        f"ceiling {_fmt(pose['ceiling']['pck@0.1'])}, floor {_fmt(pose['floor']['pck@0.1'])}, "
-        f"normalised {_fmt(pose['normalised_samples']['pck@0.1'])}",
-        f"  PCK@0.05 {_fmt(pose['samples']['pck@0.05'])}; ceiling {_fmt(pose['ceiling']['pck@0.05'])}, "
-        f"floor {_fmt(pose['floor']['pck@0.05'])}",
-        f"  person found: posed {_fmt(pose['samples']['detection_rate'])}, random {_fmt(r['random_detection_rate'])}, "
-        f"real {_fmt(r['real_detection_rate'])} (random/real {_fmt(r['ratio'])})",
-        f"  reconstruction PSNR {_fmt(rec['psnr']['mean'], 2)} dB, SSIM {_fmt(rec['ssim']['mean'], 4)}, "
-        f"{_fmt(rec['bits_per_dim']['mean'])} bits/dim; diversity L1 {_fmt(report['diversity']['samples_pairwise_l1'], 4)} "
-        f"(real {_fmt(report['diversity']['real_pairwise_l1'], 4)})",
-        "  FID/KID: " + (report["fid"]["reason"] if report["fid"].get("skipped") else
-                         f"FID {_fmt(report['fid']['samples']['fid'], 2)}, KID {_fmt(report['fid']['samples']['kid_mean'], 4)}"),
-    ])

@@ -28,16 +28,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from poseguide.evaluate import (  # noqa: E402
-    QUALITY_TARGETS,
-    REPORT_JSON,
-    EvalSettings,
-    EvaluationError,
-    console_summary,
-    evaluate,
-    load_report,
-    resolve_model_dir,
-)
+from poseguide.evaluate import EvalSettings, EvaluationError, evaluate, load_report, resolve_model_dir  # noqa: E402
+from poseguide.report import QUALITY_TARGETS, REPORT_JSON, console_summary, fmt, ratio  # noqa: E402
 from poseguide.rundir import METRICS_FILE, SAMPLE_GRID_PREFIX, SAMPLES_DIR  # noqa: E402
 
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
@@ -67,12 +59,6 @@ def latest_sample_grid(run: Path) -> Path | None:
     return grids[-1] if grids else None
 
 
-def _f(value, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "n/a"
-    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
-
-
 def results_table(report: dict) -> str:
     """One table a reader can take in at a glance: every score beside its ceiling and floor."""
     p, r, rec, div = report["pose"], report["realism"], report["reconstruction"], report["diversity"]
@@ -84,33 +70,33 @@ def results_table(report: dict) -> str:
     for a in ("0.05", "0.1"):
         key = f"pck@{a}"
         rows.append(
-            f"| pose PCK@{a}, z from the prior (T={t:g}) | {_f(p['samples'][key])} | {_f(p['ceiling'][key])} | "
-            f"{_f(p['floor'][key])} | {_f(p['normalised_samples'][key])} |"
+            f"| pose PCK@{a}, z from the prior (T={t:g}) | {fmt(p['samples'][key])} | {fmt(p['ceiling'][key])} | "
+            f"{fmt(p['floor'][key])} | {fmt(p['normalised_samples'][key])} |"
         )
     rows.append(
-        f"| pose PCK@0.1, z = prior mean | {_f(p['samples_z0']['pck@0.1'])} | {_f(p['ceiling']['pck@0.1'])} | "
-        f"{_f(p['floor']['pck@0.1'])} | {_f(p['normalised_samples_z0']['pck@0.1'])} |"
+        f"| pose PCK@0.1, z = prior mean | {fmt(p['samples_z0']['pck@0.1'])} | {fmt(p['ceiling']['pck@0.1'])} | "
+        f"{fmt(p['floor']['pck@0.1'])} | {fmt(p['normalised_samples_z0']['pck@0.1'])} |"
     )
     rows.append(
-        f"| person found in posed samples | {_f(p['samples']['detection_rate'])} | {_f(r['real_detection_rate'])} | | "
-        f"{_f(_ratio(p['samples']['detection_rate'], r['real_detection_rate']))} |"
+        f"| person found in posed samples | {fmt(p['samples']['detection_rate'])} | {fmt(r['real_detection_rate'])} | | "
+        f"{fmt(ratio(p['samples']['detection_rate'], r['real_detection_rate']))} |"
     )
     rows.append(
-        f"| person found in random samples (T={t:g}) | {_f(r['random_detection_rate'])} | {_f(r['real_detection_rate'])} | | "
-        f"{_f(r['ratio'])} |"
+        f"| person found in random samples (T={t:g}) | {fmt(r['random_detection_rate'])} | {fmt(r['real_detection_rate'])} | | "
+        f"{fmt(r['ratio'])} |"
     )
-    rows.append(f"| reconstruction PSNR (dB) | {_f(rec['psnr']['mean'], 2)} | | | |")
-    rows.append(f"| reconstruction SSIM | {_f(rec['ssim']['mean'], 3)} | | | |")
-    rows.append(f"| negative ELBO (bits/dim) | {_f(rec['bits_per_dim']['mean'], 3)} | | | |")
+    rows.append(f"| reconstruction PSNR (dB) | {fmt(rec['psnr']['mean'], 2)} | | | |")
+    rows.append(f"| reconstruction SSIM | {fmt(rec['ssim']['mean'], 3)} | | | |")
+    rows.append(f"| negative ELBO (bits/dim) | {fmt(rec['bits_per_dim']['mean'], 3)} | | | |")
     rows.append(
-        f"| diversity: pairwise L1, {div['samples_per_pose']} samples of one pose | {_f(div['samples_pairwise_l1'], 4)} | "
-        f"{_f(div['real_pairwise_l1'], 4)} (real images) | | {_f(div['ratio'])} |"
+        f"| diversity: pairwise L1, {div['samples_per_pose']} samples of one pose | {fmt(div['samples_pairwise_l1'], 4)} | "
+        f"{fmt(div['real_pairwise_l1'], 4)} (real images) | | {fmt(div['ratio'])} |"
     )
     fid = report["fid"]
     if fid.get("skipped"):
         rows.append("| FID / KID | skipped: no local Inception weights (nothing is downloaded) | | | |")
     else:
-        rows.append(f"| FID / KID (posed samples) | {_f(fid['samples']['fid'], 2)} / {_f(fid['samples']['kid_mean'], 4)} | | | |")
+        rows.append(f"| FID / KID (posed samples) | {fmt(fid['samples']['fid'], 2)} / {fmt(fid['samples']['kid_mean'], 4)} | | | |")
     return "\n".join(rows)
 
 
@@ -124,29 +110,24 @@ def temperature_table(reports: list[dict]) -> str:
     for report in sorted(reports, key=lambda r: -r["settings"]["temperature"]):
         p, r, div = report["pose"], report["realism"], report["diversity"]
         rows.append(
-            f"| {report['settings']['temperature']:g} | {_f(p['samples']['pck@0.1'])} | {_f(p['ratio_to_ceiling']['pck@0.1'])} "
-            f"| {_f(p['samples']['detection_rate'])} | {_f(r['random_detection_rate'])} | {_f(r['ratio'])} "
-            f"| {_f(div['samples_pairwise_l1'], 4)} ({_f(div['real_pairwise_l1'], 4)}) |"
+            f"| {report['settings']['temperature']:g} | {fmt(p['samples']['pck@0.1'])} | {fmt(p['ratio_to_ceiling']['pck@0.1'])} "
+            f"| {fmt(p['samples']['detection_rate'])} | {fmt(r['random_detection_rate'])} | {fmt(r['ratio'])} "
+            f"| {fmt(div['samples_pairwise_l1'], 4)} ({fmt(div['real_pairwise_l1'], 4)}) |"
         )
     z0 = reports[0]["pose"]
-    rows.append(f"| 0 (z = prior mean) | {_f(z0['samples_z0']['pck@0.1'])} | "
-                f"{_f(_ratio(z0['samples_z0']['pck@0.1'], z0['ceiling']['pck@0.1']))} | {_f(z0['samples_z0']['detection_rate'])} | | | 0 |")
+    rows.append(f"| 0 (z = prior mean) | {fmt(z0['samples_z0']['pck@0.1'])} | "
+                f"{fmt(ratio(z0['samples_z0']['pck@0.1'], z0['ceiling']['pck@0.1']))} | "
+                f"{fmt(z0['samples_z0']['detection_rate'])} | | | 0 |")
     return "\n".join(rows)
-
-
-def _ratio(a, b):
-    if a is None or b is None or not b:
-        return None
-    return a / b
 
 
 def targets_text(report: dict) -> str:
     t = report["targets"]
     pck, det = t["pck@0.1_over_ceiling"], t["random_over_real_detection"]
     return (
-        f"Quality targets: PCK@0.1 / ceiling = {_f(pck['value'])} (target >= {QUALITY_TARGETS['pck_ratio']}: "
+        f"Quality targets: PCK@0.1 / ceiling = {fmt(pck['value'])} (target >= {QUALITY_TARGETS['pck_ratio']}: "
         f"{'met' if pck['met'] else 'not met'}); person detection on random samples / on real images = "
-        f"{_f(det['value'])} (target >= {QUALITY_TARGETS['detection_ratio']}: {'met' if det['met'] else 'not met'})."
+        f"{fmt(det['value'])} (target >= {QUALITY_TARGETS['detection_ratio']}: {'met' if det['met'] else 'not met'})."
     )
 
 

@@ -15,7 +15,8 @@ from PIL import Image
 from poseguide import landmarks as lm
 from poseguide import metrics
 from poseguide.cli import main
-from poseguide.evaluate import REPORT_FORMAT, comparison_text, load_report
+from poseguide.evaluate import REPORT_FORMAT, load_report
+from poseguide.report import comparison_text
 
 from conftest import run_cli
 

@@ -1,0 +1,266 @@
+"""The text of an evaluation report: report.md, the console summary, two reports side by side,
+and the number helpers the README results script shares (`fmt`, `ratio`).
+
+Everything here reads a report dict (as `poseguide.evaluate` builds it, or as report.json holds
+it, with None for NaN) and returns text; nothing is computed from images and nothing is written.
+It imports nothing from the package, so `evaluate`, the CLI and `scripts/make_results.py` can
+all use it.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+REPORT_JSON = "report.json"
+REPORT_MD = "report.md"
+QUALITY_TARGETS = {"pck_ratio": 0.85, "detection_ratio": 0.8}
+
+
+# --- numbers -----------------------------------------------------------------------------------
+
+
+def fmt(value, digits: int = 3) -> str:
+    """A float to `digits` places, a missing or non-finite one as n/a, anything else as str()."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def ratio(a: float | None, b: float | None) -> float:
+    """a / b, or NaN (shown as n/a) where either is missing (None, as report.json stores NaN, or
+    not finite) or b is not positive."""
+    if a is None or b is None or not (math.isfinite(a) and math.isfinite(b)) or b <= 0:
+        return float("nan")
+    return a / b
+
+
+def value_at(report: dict, path: str):
+    """report["a"]["b"] for "a/b", or None where any key is missing."""
+    value = report
+    for key in path.split("/"):
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
+
+
+# --- comparison --------------------------------------------------------------------------------
+
+# (label, path in report.json, digits, higher is better?)
+COMPARE_ROWS: tuple[tuple[str, str, int, bool | None], ...] = (
+    ("PCK@0.05 samples z~prior", "pose/samples/pck@0.05", 3, True),
+    ("PCK@0.1 samples z~prior", "pose/samples/pck@0.1", 3, True),
+    ("PCK@0.1 samples z=mean", "pose/samples_z0/pck@0.1", 3, True),
+    ("PCK@0.1 ceiling (real)", "pose/ceiling/pck@0.1", 3, None),
+    ("PCK@0.1 floor (shuffled)", "pose/floor/pck@0.1", 3, None),
+    ("PCK@0.1 normalised", "pose/normalised_samples/pck@0.1", 3, True),
+    ("PCK@0.05 normalised", "pose/normalised_samples/pck@0.05", 3, True),
+    ("posed samples: person found", "pose/samples/detection_rate", 3, True),
+    ("random samples: person found", "realism/random_detection_rate", 3, True),
+    ("real images: person found", "realism/real_detection_rate", 3, None),
+    ("random / real detection", "realism/ratio", 3, True),
+    ("PSNR (dB)", "reconstruction/psnr/mean", 2, True),
+    ("SSIM", "reconstruction/ssim/mean", 4, True),
+    ("bits/dim (neg. ELBO)", "reconstruction/bits_per_dim/mean", 3, False),
+    ("diversity: samples L1", "diversity/samples_pairwise_l1", 4, None),
+    ("diversity: real L1", "diversity/real_pairwise_l1", 4, None),
+    ("FID samples", "fid/samples/fid", 2, False),
+    ("KID samples", "fid/samples/kid_mean", 4, False),
+    ("held-out samples", "data/samples", 0, None),
+    ("training step", "model/training_step", 0, None),
+)
+
+
+def comparison_rows(report: dict, other: dict) -> list[tuple[str, str, str, str]]:
+    rows = []
+    for label, path, digits, _ in COMPARE_ROWS:
+        a, b = value_at(report, path), value_at(other, path)
+        if a is None and b is None:
+            continue
+        delta = "n/a"
+        if isinstance(a, (int, float)) and isinstance(b, (int, float)) and math.isfinite(a) and math.isfinite(b):
+            delta = f"{a - b:+.{digits}f}"
+        rows.append((label, fmt(a, digits), fmt(b, digits), delta))  # digits apply to floats only
+    return rows
+
+
+def comparison_text(report: dict, other: dict, this_name: str = "this", other_name: str = "other") -> str:
+    """The two reports side by side as aligned plain text (for the terminal)."""
+    rows = [("metric", this_name, other_name, "this - other")] + comparison_rows(report, other)
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = []
+    for j, r in enumerate(rows):
+        lines.append("  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(r)))
+        if j == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def comparison_markdown(report: dict, other: dict, other_name: str) -> str:
+    lines = [f"| metric | this run | {other_name} | this - other |", "|---|---:|---:|---:|"]
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in comparison_rows(report, other)]
+    return "\n".join(lines)
+
+
+# --- report.md and the console summary ------------------------------------------------------------
+
+
+def pose_table(report: dict) -> str:
+    """The pose fidelity table of report.md."""
+    pose = report["pose"]
+    lines = [
+        "| | PCK@0.05 | PCK@0.1 | person found | PCK@0.1 where found |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    rows = (
+        ("samples, z from the prior", "samples"),
+        ("samples, z = prior mean", "samples_z0"),
+        ("ceiling: real images vs stored poses", "ceiling"),
+        ("floor: samples vs shuffled poses", "floor"),
+        ("floor: real images vs shuffled poses", "floor_real"),
+    )
+    for label, key in rows:
+        e = pose.get(key, {})
+        lines.append(f"| {label} | {fmt(e.get('pck@0.05'))} | {fmt(e.get('pck@0.1'))} | {fmt(e.get('detection_rate'))} "
+                     f"| {fmt(e.get('pck@0.1_detected'))} |")
+    for label, key in (("normalised (score - floor) / (ceiling - floor), z from the prior", "normalised_samples"),
+                       ("normalised, z = prior mean", "normalised_samples_z0")):
+        e = pose.get(key, {})
+        lines.append(f"| {label} | {fmt(e.get('pck@0.05'))} | {fmt(e.get('pck@0.1'))} | | |")
+    return "\n".join(lines)
+
+
+def summary_table(report: dict) -> str:
+    """Realism, reconstruction and diversity in one table."""
+    r, rec, div = report["realism"], report["reconstruction"], report["diversity"]
+    fid = report["fid"]
+    lines = [
+        "| metric | value |",
+        "|---|---:|",
+        f"| person found in random samples (no pose given) | {fmt(r['random_detection_rate'])} |",
+        f"| person found in real held-out images | {fmt(r['real_detection_rate'])} |",
+        f"| ratio random / real (target >= {QUALITY_TARGETS['detection_ratio']}) | {fmt(r['ratio'])} |",
+        f"| reconstruction PSNR (dB) | {fmt(rec['psnr']['mean'], 2)} |",
+        f"| reconstruction SSIM | {fmt(rec['ssim']['mean'], 4)} |",
+        f"| negative ELBO (bits/dim) | {fmt(rec['bits_per_dim']['mean'])} |",
+        f"| diversity: pairwise L1 among {div['samples_per_pose']} samples of one pose | {fmt(div['samples_pairwise_l1'], 4)} |",
+        f"| diversity: pairwise L1 among real held-out images | {fmt(div['real_pairwise_l1'], 4)} |",
+    ]
+    if fid.get("skipped"):
+        lines.append("| FID / KID | skipped (no local Inception weights) |")
+    else:
+        for name in ("samples", "random"):
+            if name in fid:
+                lines.append(f"| FID / KID, {name} | {fmt(fid[name]['fid'], 2)} / {fmt(fid[name]['kid_mean'], 4)} |")
+    return "\n".join(lines)
+
+
+def markdown(report: dict, other: dict | None = None) -> str:
+    """A short human report: the numbers with their ceiling and floor, definitions, pictures."""
+    pose, rec, fid = report["pose"], report["reconstruction"], report["fid"]
+    m, d = report["model"], report["data"]
+    step = m.get("training_step")
+    lines = [
+        "# poseguide evaluation",
+        "",
+        f"Model `{m['dir']}` ({m['image_size']} px, latent {m['latent_dim']}"
+        + (f", step {step}" if step is not None else "") + f") on `{d['dir']}`: "
+        f"{d['samples']} of {d['split_size']} {d['split']} samples, seed {report['settings']['seed']}.",
+        "",
+        "## Pose fidelity",
+        "",
+        f"Samples are drawn from the held-out poses with **z from the prior** at temperature "
+        f"{report['settings']['temperature']:g} (the prior the model fitted to its training "
+        "posteriors at export, its spread scaled; and, for comparison, z = the prior mean), "
+        "composited on the dataset background and re-detected by MediaPipe Pose (model_complexity=1) at the "
+        "model's output resolution.",
+        "",
+        pose_table(report),
+        "",
+        f"PCK@0.1 of samples / ceiling: {fmt(report['targets']['pck@0.1_over_ceiling']['value'])} "
+        f"(target >= {QUALITY_TARGETS['pck_ratio']}: {'met' if report['targets']['pck@0.1_over_ceiling']['met'] else 'not met'}).",
+        "",
+        f"- PCK: {pose['definition']}",
+        f"- Ceiling: {pose['ceiling_definition']}.",
+        f"- Floor: {pose['floor_definition']}.",
+        "",
+        "## Realism, reconstruction, diversity",
+        "",
+        summary_table(report),
+        "",
+        f"Random / real detection ratio target >= {QUALITY_TARGETS['detection_ratio']}: "
+        f"{'met' if report['targets']['random_over_real_detection']['met'] else 'not met'}.",
+        "",
+        f"- Person found: {report['realism']['definition']}.",
+        f"- Reconstruction: {rec['reconstruction_definition']}.",
+        f"- PSNR: {rec['psnr_definition']}. SSIM: {rec['ssim_variant']}.",
+        f"- Bits/dim: {rec['bits_per_dim_definition']}.",
+        f"- Diversity: {report['diversity']['definition']}.",
+        "",
+        "## FID / KID",
+        "",
+    ]
+    if fid.get("skipped"):
+        lines.append(f"FID and KID were **{fid['reason']}**.")
+    else:
+        lines.append(
+            f"torchmetrics FrechetInceptionDistance (2048 features) and KernelInceptionDistance (subset size "
+            f"{fid['kid_subset_size']}) with local weights `{fid['weights']}`, against {fid['real_images']} real "
+            "held-out images. With few images FID is strongly biased upwards; compare runs only at equal counts."
+        )
+    pics = report.get("pictures", {})
+    lines += [
+        "",
+        "## Pictures",
+        "",
+        "Targets vs samples (top: real held-out image with its stored pose, the target; middle: the sample "
+        "drawn for that pose; bottom: the same sample with the pose MediaPipe re-detected, captioned with the "
+        "body joints within PCK@0.1 of the target):",
+        "",
+        f"![pose]({pics.get('pose', 'pose.png')})",
+        "",
+        "Random samples (no pose given, z from the prior), captioned with whether MediaPipe found a person:",
+        "",
+        f"![random]({pics.get('random', 'random.png')})",
+        "",
+        "Reconstructions (top: real held-out image; bottom: encoded and decoded from the posterior mean):",
+        "",
+        f"![reconstructions]({pics.get('reconstructions', 'reconstructions.png')})",
+        "",
+        "Diversity (each row: one held-out pose, several z from the prior):",
+        "",
+        f"![diversity]({pics.get('diversity', 'diversity.png')})",
+        "",
+    ]
+    if other is not None:
+        lines += [
+            "## Comparison",
+            "",
+            f"Against `{report.get('compared_with', 'the other report')}` (model `{other['model']['dir']}`):",
+            "",
+            comparison_markdown(report, other, "other"),
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def console_summary(report: dict, out_dir: Path) -> str:
+    pose, r, rec = report["pose"], report["realism"], report["reconstruction"]
+    return "\n".join([
+        f"wrote {out_dir / REPORT_JSON} and {out_dir / REPORT_MD} ({report['data']['samples']} held-out samples)",
+        f"  PCK@0.1 {fmt(pose['samples']['pck@0.1'])} (z~prior), {fmt(pose['samples_z0']['pck@0.1'])} (z=prior mean); "
+        f"ceiling {fmt(pose['ceiling']['pck@0.1'])}, floor {fmt(pose['floor']['pck@0.1'])}, "
+        f"normalised {fmt(pose['normalised_samples']['pck@0.1'])}",
+        f"  PCK@0.05 {fmt(pose['samples']['pck@0.05'])}; ceiling {fmt(pose['ceiling']['pck@0.05'])}, "
+        f"floor {fmt(pose['floor']['pck@0.05'])}",
+        f"  person found: posed {fmt(pose['samples']['detection_rate'])}, random {fmt(r['random_detection_rate'])}, "
+        f"real {fmt(r['real_detection_rate'])} (random/real {fmt(r['ratio'])})",
+        f"  reconstruction PSNR {fmt(rec['psnr']['mean'], 2)} dB, SSIM {fmt(rec['ssim']['mean'], 4)}, "
+        f"{fmt(rec['bits_per_dim']['mean'])} bits/dim; diversity L1 {fmt(report['diversity']['samples_pairwise_l1'], 4)} "
+        f"(real {fmt(report['diversity']['real_pairwise_l1'], 4)})",
+        "  FID/KID: " + (report["fid"]["reason"] if report["fid"].get("skipped") else
+                         f"FID {fmt(report['fid']['samples']['fid'], 2)}, KID {fmt(report['fid']['samples']['kid_mean'], 4)}"),
+    ])
