@@ -62,8 +62,9 @@ def read_split(path: Path, n: int, error: type[Exception]) -> tuple[np.ndarray, 
             rows = list(csv.DictReader(f))
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise error(f"{path}: unreadable ({_one_line(err)})") from None
-    if rows and not {"index", "split"} <= set(rows[0]):
-        raise error(f"{path}: needs 'index' and 'split' columns")
+    needed = ("index", "split", "source", "frame")  # the split, and the captions of contact sheets
+    if rows and not set(needed) <= set(rows[0]):
+        raise error(f"{path}: needs the columns {', '.join(needed)}")
     if len(rows) != n:
         raise error(f"{path}: has {len(rows)} rows but the arrays hold {n} samples")
     train, val = [], []

@@ -57,6 +57,10 @@ DAMAGE = {
     "missing masks": (lambda d: (d / "masks.npy").unlink(), "masks.npy: missing"),
     "missing samples.csv": (lambda d: (d / "samples.csv").unlink(), "samples.csv: missing"),
     "landmarks of 1e30": (_wild_landmarks, "landmarks.npy: sample 2 has landmarks beyond"),
+    "samples.csv without source": (
+        lambda d: (d / "samples.csv").write_text((d / "samples.csv").read_text().replace("source", "origin", 1)),
+        "samples.csv: needs the columns index, split, source, frame",
+    ),
     "float images": (lambda d: np.save(d / "images.npy", np.load(d / "images.npy").astype(np.float32)),
                      "images.npy: expected uint8"),
     "flat masks": (lambda d: np.save(d / "masks.npy", np.load(d / "masks.npy").reshape(SAMPLES, -1)),
