@@ -86,3 +86,22 @@ def write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8", erro
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
     with atomic_write(path, "wb") as f:
         f.write(data)
+
+
+def folder_problem(folder: str | os.PathLike) -> str | None:
+    """Why files cannot be written into `folder` (made if missing), or None. Checked before any
+    work by making and removing a probe folder where the output will go, so a bad output path
+    costs seconds, and nothing is left behind either way."""
+    folder = Path(folder)
+    try:
+        if folder.exists() and not folder.is_dir():
+            return "exists and is not a directory"
+        base = folder if folder.exists() else folder.parent
+        while not base.exists() and base != base.parent:
+            base = base.parent
+        if not base.is_dir():
+            return f"{base} is a file, not a directory"
+        os.rmdir(tempfile.mkdtemp(prefix=".poseguide-probe-", dir=base))
+    except OSError as err:
+        return f"cannot write there ({err.strerror or err.__class__.__name__})"
+    return None

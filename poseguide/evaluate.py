@@ -523,11 +523,9 @@ def evaluate(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir:
 def check_out_dir(out_dir: Path) -> None:
     """The report folder must be one this run can create or write into: checked before the
     work, so a bad --out costs seconds, not the whole evaluation."""
-    from poseguide.generate import check_out_dir as problem_with
-
-    problem = problem_with(out_dir)
+    problem = atomicfile.folder_problem(out_dir)
     if problem:
-        raise EvaluationError(problem)
+        raise EvaluationError(f"--out {out_dir}: {problem}")
 
 
 def _jsonable(value):

@@ -24,7 +24,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from poseguide import framing, landmarks as lm
+from poseguide import atomicfile, framing, landmarks as lm
 from poseguide.datasetdir import MANIFEST as DATASET_MANIFEST
 from poseguide.model import CONFIG_NAME, DEFAULT_TEMPERATURE, EXTRAS_NAME, ModelLoadError, PoseCVAE, load_extras
 from poseguide.rundir import CHECKPOINT_MARKER, CHECKPOINT_RE, CHECKPOINTS_DIR, MODEL_DIR as RUN_MODEL_DIR
@@ -143,22 +143,9 @@ def _short_number(value: int) -> str:
 
 
 def check_out_dir(out: str | os.PathLike, option: str = "--out") -> str | None:
-    """Why the output folder `out` cannot be written, or None: checked before any work, by
-    making (and removing) a folder where the output will go, so nothing is left behind."""
-    out = Path(out)
-    try:
-        if out.exists() and not out.is_dir():
-            return f"{option} {out}: exists and is not a directory"
-        base = out if out.exists() else out.parent
-        while not base.exists() and base != base.parent:
-            base = base.parent
-        if not base.is_dir():
-            return f"{option} {out}: {base} is a file, not a directory"
-        probe = tempfile.mkdtemp(prefix=".poseguide-probe-", dir=base)
-        os.rmdir(probe)
-    except OSError as err:
-        return f"{option} {out}: cannot write there ({err.strerror or err.__class__.__name__})"
-    return None
+    """Why the output folder `out` cannot be written, or None (atomicfile.folder_problem)."""
+    problem = atomicfile.folder_problem(out)
+    return f"{option} {out}: {problem}" if problem else None
 
 
 def check_framing_settings(settings: framing.FramingSettings, where: str | os.PathLike) -> None:

@@ -53,7 +53,7 @@ from poseguide.dataset import (
     to_model_inputs,
     validate_dataset,
 )
-from poseguide import hardware
+from poseguide import atomicfile, hardware
 from poseguide.model import DEFAULT_TEMPERATURE
 from poseguide.rundir import (
     CHECKPOINT_MARKER, CHECKPOINTS_DIR, CONFIG_FILE, METRICS_FILE, MODEL_DIR, checkpoint_dir, list_checkpoints, rng_state_file,
@@ -304,10 +304,11 @@ def make_plan(args: argparse.Namespace) -> Plan:
         overrides.append(f"logging.report_to={args.report_to}")
     config = load_config(config_path, overrides)
     run_dir = Path(config.training.output_dir)
-    try:  # before the dataset, the model and Accelerate: a run directory that cannot be made is one line
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise TrainingError(f"training.output_dir {run_dir}: cannot create it ({err.strerror or err})") from None
+    # Before the dataset, the model and Accelerate, and without making the folder (a later error
+    # must not leave an empty run directory behind): one that cannot be made is one line.
+    problem = atomicfile.folder_problem(run_dir)
+    if problem:
+        raise TrainingError(f"training.output_dir {run_dir}: cannot create it ({problem})")
 
     resume: Path | None = None
     existing = list_checkpoints(run_dir)
