@@ -302,7 +302,7 @@ class Generator:
             raise GenerateError(f"{source}: {err}") from None
         return crop
 
-    def coverage(self) -> "PoseCoverage | None":
+    def coverage(self):
         """The training poses as a PoseCoverage (mirrored where training flipped), or None for
         a model saved without them."""
         from poseguide.coverage import PoseCoverage
