@@ -24,7 +24,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from poseguide import atomicfile, framing, landmarks as lm
+from poseguide import atomicfile, framing, landmarks as lm, poseformats
 from poseguide.datasetdir import MANIFEST as DATASET_MANIFEST
 from poseguide.model import CONFIG_NAME, DEFAULT_TEMPERATURE, EXTRAS_NAME, ModelLoadError, PoseCVAE, load_extras
 from poseguide.rundir import CHECKPOINT_MARKER, CHECKPOINT_RE, CHECKPOINTS_DIR, MODEL_DIR as RUN_MODEL_DIR
@@ -707,7 +707,7 @@ def plan(o: GenerateOptions) -> tuple[Generator, _Plan]:
     """Check every input and choose every pose and latent; nothing is drawn or written here."""
     check_options(o)
     files = pose_files(o.pose) if o.pose else []
-    keypoints = [(str(f), lm.read_keypoints(f)) for f in files]  # malformed files fail before the model loads
+    keypoints = [(str(f), poseformats.read_pose(f)) for f in files]  # malformed files fail before the model loads
     sequence = len(keypoints) > 1
     if sequence and (o.num or 1) > 1:
         raise GenerateError(f"--num cannot be used with a sequence ({len(keypoints)} poses are drawn with one appearance)")

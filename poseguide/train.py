@@ -57,6 +57,7 @@ from poseguide.dataset import (
 )
 from poseguide import atomicfile, hardware
 from poseguide.model import DEFAULT_TEMPERATURE
+from poseguide.modelcard import write_model_card
 from poseguide.rundir import (
     CHECKPOINT_MARKER, CHECKPOINTS_DIR, CONFIG_FILE, METRICS_FILE, MODEL_DIR, checkpoint_dir, list_checkpoints, rng_state_file,
     sample_grid_path,
@@ -917,6 +918,7 @@ class Trainer:
         if self.synthetic_set is not None:  # poses the model also saw, for the coverage warning
             tensors["synthetic_poses"] = torch.from_numpy(self.synthetic_set.landmarks())
         out = net.save_pretrained(self.run_dir / MODEL_DIR, extra_config=extra_config, extra_tensors=tensors)
+        write_model_card(out, manifest=info.manifest)  # new weights: any earlier evaluation no longer applies
         self.log(f"exported the {'EMA ' if self.ema is not None else ''}model at step {self.state.global_step} to {out}")
         return out
 

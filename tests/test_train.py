@@ -163,6 +163,9 @@ def test_run_writes_rotated_checkpoints_samples_metrics_and_model(full_run, prep
     info = validate_dataset(prepared_dataset)
     landmarks = np.load(prepared_dataset / "landmarks.npy")
     assert torch.equal(tensors["train_poses"], torch.from_numpy(landmarks[info.train_indices]))
+    card = (full_run / "model" / "README.md").read_text()  # the export's model card
+    assert f"- samples: {len(info.train_indices)} for training, {len(info.val_indices)} held out" in card
+    assert "Not evaluated yet" in card
 
     # W&B wrote an offline run into the run dir under the stored id.
     run_id = (full_run / "wandb-run-id").read_text().strip()
