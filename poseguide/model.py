@@ -86,8 +86,9 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         self.channels = tuple(int(c) for c in self.channels)
-        if self.image_size % (2 ** (len(self.channels) + 1)):
-            raise ValueError(f"image_size {self.image_size} is not divisible by 2**{len(self.channels) + 1}")
+        problem = size_problem(self.image_size, self.channels)
+        if problem:
+            raise ValueError(problem)
         if any(c % self.groups for c in self.channels):
             raise ValueError(f"every entry of channels {self.channels} must be divisible by groups={self.groups}")
         if not 0.0 <= self.cond_dropout < 1.0:
@@ -142,6 +143,20 @@ MODEL_PRESETS: dict[str, dict] = {
     "large": dict(image_size=256, channels=(64, 128, 256, 512, 512), encoder_blocks=2, decoder_blocks=2,
                   head_channels=32, latent_dim=512, condition_size=128),
 }
+
+
+def size_problem(image_size: int, channels: tuple[int, ...]) -> str | None:
+    """Why a model with these stages cannot take images of `image_size` px, or None. The encoder
+    halves the image once in its stem and once per stage, so the size must be a multiple of
+    2**(stages + 1): 32 for the small and base presets' four stages, 64 for large's five."""
+    step = 2 ** (len(channels) + 1)
+    if image_size % step == 0:
+        return None
+    presets = [name for name, p in MODEL_PRESETS.items() if len(p["channels"]) == len(channels)]
+    like = f" (as the {' and '.join(presets)} preset{'s' if len(presets) > 1 else ''})" if presets else ""
+    below = image_size // step * step
+    near = " or ".join(str(s) for s in (below, below + step) if s > 0)
+    return f"image_size {image_size} does not fit {len(channels)} stages of channels{like}: it must be a multiple of {step}, e.g. {near}"
 
 
 def preset(name: str, **overrides) -> ModelConfig:

@@ -67,8 +67,9 @@ class PrepareError(ValueError):
 
 
 # Sample sizes the model trains at: its encoder halves the image once per stage plus once
-# in the stem, and every preset has at least four stages (ModelConfig needs image_size
-# divisible by 2**(stages + 1)). Above MAX_SIZE one sample is 3 MB before its mask.
+# in the stem, so four stages (the small and base presets) need a multiple of 32. A model of
+# more stages needs more (model.size_problem), and training says so in one line: a dataset is
+# not made for one model. Above MAX_SIZE one sample is 3 MB before its mask.
 SIZE_STEP, MIN_SIZE, MAX_SIZE = 32, 64, 1024
 
 

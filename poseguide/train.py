@@ -436,7 +436,7 @@ class Trainer:
         t = config.training
 
         # The dataset is checked before anything heavy starts, in one line.
-        self.info: DatasetInfo = validate_dataset(config.data.dataset, image_size=config.model.image_size)
+        self.info: DatasetInfo = validate_dataset(config.data.dataset, image_size=config.model.image_size, channels=config.model.channels)
 
         report_to = config.logging.report_to
         if report_to == "wandb":

@@ -314,6 +314,18 @@ def test_user_errors_are_one_line_before_training(config_file, prepared_dataset,
     assert "no such dataset directory" in _errors(capsys, [*out, f"data.dataset={tmp_path / 'none'}"])
     err = _errors(capsys, [*out, "model.image_size=64"])
     assert "images are 128x128 px but the model config wants 64x64" in err
+    # five stages (the large preset's) need a multiple of 64, which prepare's --size need not be
+    large = [*out, "model.channels=8,16,16,16,16"]
+    err = _errors(capsys, [*large, "model.image_size=160"])
+    assert "image_size 160 does not fit 5 stages of channels (as the large preset): it must be a multiple of 64, e.g. 128 or 192" in err
+    odd = tmp_path / "odd"  # a dataset prepared at --size 160: the size is read from its manifest first
+    shutil.copytree(prepared_dataset, odd)
+    manifest = json.loads((odd / "manifest.json").read_text())
+    (odd / "manifest.json").write_text(json.dumps({**manifest, "image_size": 160}))
+    err = _errors(capsys, [*large, "model.image_size=256", f"data.dataset={odd}"])
+    assert "images are 160x160 px but the model config wants 256x256 (prepare the dataset at --size 256; " in err
+    assert "model.image_size=160 would not do: image_size 160 does not fit 5 stages" in err
+    assert "or set model.image_size=128" in _errors(capsys, [*large, "model.image_size=256"])
 
     broken = tmp_path / "broken"
     shutil.copytree(prepared_dataset, broken)
