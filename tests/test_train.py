@@ -599,3 +599,16 @@ def test_make_plan_resume_path_uses_the_runs_own_config(tmp_path):
         make_plan(_plan_args(output_dir=str(run), resume=str(older)))
     with pytest.raises(TrainingError, match="not a training checkpoint"):
         make_plan(_plan_args(output_dir=str(run), resume=str(tmp_path / "nowhere")))
+
+
+@pytest.mark.slow
+def test_a_mistake_under_accelerate_launch_q_is_our_one_line(tmp_path):
+    """`accelerate launch -q` of one process shows our line and nothing of the launcher's (which
+    exits 1: its own status, as the README says; without -q it adds a CalledProcessError
+    traceback, which no script can stop)."""
+    missing = tmp_path / "missing.yaml"
+    cmd = [ACCELERATE, "launch", "-q", "--num_processes", "1", "--num_machines", "1", "--mixed_precision", "no",
+           "--dynamo_backend", "no", SCRIPT, "--config", str(missing)]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert proc.stderr.strip() == f"error: {missing}: no such config file", proc.stderr[-3000:]
+    assert proc.returncode == 1
