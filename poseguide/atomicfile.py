@@ -7,30 +7,68 @@ renamed over the target. On any failure the temp file is removed and a previous 
 that name is left as it was.
 
 Temp names are `.<name>.<random>.tmp`, so a folder's leftovers from a killed process can
-be found with the glob `.*.tmp`.
+be found with the glob `.*.tmp`. A whole folder written by several processes at once (a
+training checkpoint) is filled under `.<name>.tmp` and moved into place by `replace_dir`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import IO, Iterator
 
 
-def default_mode() -> int:
-    """0o666 less the process umask: the mode open() gives a new file."""
+def current_umask() -> int:
+    """The process umask, read without setting it where Linux allows (setting it to read it
+    would race with other threads creating files)."""
     try:  # Linux >= 4.7 shows it without changing it
         with open("/proc/self/status") as f:
             for line in f:
                 if line.startswith("Umask:"):
-                    return 0o666 & ~int(line.split()[1], 8)
+                    return int(line.split()[1], 8)
     except (OSError, ValueError, IndexError):
         pass
     umask = os.umask(0o022)
     os.umask(umask)
-    return 0o666 & ~umask
+    return umask
+
+
+def default_mode() -> int:
+    """0o666 less the process umask: the mode open() gives a new file."""
+    return 0o666 & ~current_umask()
+
+
+# Below this much free space, a write that failed is taken to have failed for want of room.
+FULL_DISK_BYTES = 1 << 20
+
+
+def as_write_error(err: BaseException, path: Path) -> OSError | None:
+    """The OSError that `err`, raised while writing `path`, stands for (`err` itself if it is one),
+    or None. torch.save and safetensors write from C++ and Rust and report a full disk as
+    RuntimeError ("unexpected pos") or SafetensorError ("... (os error 28)"): those become
+    OSError(errno) naming `path`, to be reported as Python's own write errors are. Call it
+    before removing the partial file, whose bytes are what fill the disk."""
+    if isinstance(err, OSError):
+        return err
+    if not isinstance(err, Exception):  # Ctrl-C, SystemExit
+        return None
+    found = re.search(r"\(os error (\d+)\)", str(err))
+    if found:
+        code = int(found.group(1))
+    else:
+        try:
+            full = shutil.disk_usage(path.parent).free < FULL_DISK_BYTES
+        except OSError:
+            full = False
+        if not full:
+            return None
+        code = errno.ENOSPC
+    return OSError(code, os.strerror(code), str(path))
 
 
 def temp_path_for(path: Path) -> Path:
@@ -86,6 +124,36 @@ def write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8", erro
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
     with atomic_write(path, "wb") as f:
         f.write(data)
+
+
+def shared_temp_dir(path: str | os.PathLike) -> Path:
+    """The temp folder beside `path` that several processes fill together, then `replace_dir`
+    moves into place (a random name, as the other temp files have, would differ per process)."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.tmp")
+
+
+def replace_dir(tmp: Path, path: Path) -> None:
+    """Move the finished folder `tmp` to `path`, its files fsynced first. A previous folder at
+    `path` is moved aside and removed only once the new one is in place."""
+    for file in tmp.rglob("*"):
+        if file.is_file():
+            fd = os.open(file, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    if not path.exists():
+        os.replace(tmp, path)
+        return
+    old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.old.", suffix=".tmp"))
+    os.replace(path, old)  # over the empty folder just made
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        os.replace(old, path)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def folder_problem(folder: str | os.PathLike) -> str | None:

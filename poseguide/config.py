@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 import yaml
 
+from poseguide import atomicfile
 from poseguide.losses import LossConfig
 from poseguide.model import ModelConfig
 
@@ -242,7 +243,7 @@ def config_from_dict(data: dict) -> Config:
 
 
 def save_config(config: Config, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    atomicfile.write_text(path, yaml.safe_dump(config.to_dict(), sort_keys=False))
 
 
 def to_plain(obj: Any) -> Any:

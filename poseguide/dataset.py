@@ -24,6 +24,7 @@ from torch.utils.data import Dataset, Sampler
 
 from poseguide.datasetdir import ARRAY_FILES, IMAGES, LANDMARKS, MANIFEST, MASKS, SAMPLES, read_manifest, read_split
 from poseguide.landmarks import NUM_LANDMARKS, flip_horizontal
+from poseguide.model import size_problem
 
 # Crop-normalised landmarks stay within a crop side or so of the crop (prepare frames the
 # person in the middle); values far beyond are a corrupt file, which drawing would overflow.
@@ -48,10 +49,11 @@ class DatasetInfo:
     framing: dict = field(default_factory=dict)
 
 
-def validate_dataset(root: str | Path, image_size: int | None = None) -> DatasetInfo:
+def validate_dataset(root: str | Path, image_size: int | None = None, channels: tuple[int, ...] | None = None) -> DatasetInfo:
     """Check a dataset directory before training starts: files present, arrays readable with
     matching shapes and dtypes, landmarks finite and in range, split column valid, and (if given) the
-    image size the model expects. Raises DatasetError with one line naming the problem."""
+    image size the model expects; `channels`, the model's stages, tell which other sizes it
+    could take. Raises DatasetError with one line naming the problem."""
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"{root}: no such dataset directory (make one with `poseguide prepare`)")
@@ -63,9 +65,11 @@ def validate_dataset(root: str | Path, image_size: int | None = None) -> Dataset
     if not isinstance(size, int) or size < 1:
         raise DatasetError(f"{manifest_path}: bad image_size {size!r}")
     if image_size is not None and size != image_size:
+        problem = size_problem(size, channels) if channels is not None else None
+        other = f"; model.image_size={size} would not do: {problem}" if problem else f", or set model.image_size={size}"
         raise DatasetError(
             f"{root}: images are {size}x{size} px but the model config wants {image_size}x{image_size} "
-            f"(prepare the dataset at --size {image_size}, or set model.image_size={size})"
+            f"(prepare the dataset at --size {image_size}{other})"
         )
 
     arrays = {name: _open_array(root / name) for name in ARRAY_FILES}

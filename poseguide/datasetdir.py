@@ -1,4 +1,4 @@
-"""The prepared dataset directory on disk: its file names, the manifest's format and
+r"""The prepared dataset directory on disk: its file names, the manifest's format and
 version, the columns of its tables, and reading the manifest and the train/val split.
 
 `prepare` writes it; `dataset`, `visualize`, `evaluate` and `generate` read it, all through
@@ -10,12 +10,16 @@ the names here. Nothing heavy is imported (no torch, cv2 or PIL), so any module 
     images.npy      uint8 (N, S, S, 3)
     masks.npy       uint8 (N, S, S)
     landmarks.npy   float32 (N, 33, 4): crop-normalised x, y, z and visibility
+
+Source file names are stored as `name_text` writes them, so a name that is not valid UTF-8
+(a Latin-1 `caf\xe9.jpg` from an old camera card) reads well and maps back to its file.
 """
 
 from __future__ import annotations
 
 import csv
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +42,23 @@ SAMPLE_COLUMNS = (
     "source_width", "source_height", "detector_score", "pose_score", "mask_agreement",
 )
 SKIP_COLUMNS = ("source", "frame", "reason", "detail")
+
+
+def name_text(path: str) -> str:
+    r"""A file name (as os.fsdecode gives it) as the tables and the manifest store it: UTF-8
+    text, with a backslash written `\\` and each byte that is not UTF-8 as `\xNN`, as Python
+    shows bytes. Unlike the lone surrogates os.fsdecode makes, this any tool can read, and
+    `name_path` turns it back into the same file name."""
+    return os.fsencode(path).replace(b"\\", b"\\\\").decode("utf-8", "backslashreplace")
+
+
+def name_path(text: str) -> str:
+    """The file name that `name_text` stored as `text`."""
+    def unescape(found: re.Match) -> bytes:
+        escape = found.group(1)
+        return b"\\" if escape == b"\\" else bytes([int(escape[1:], 16)])
+
+    return os.fsdecode(re.sub(rb"\\(\\|x[0-9a-f]{2})", unescape, text.encode("utf-8", "surrogateescape")))
 
 
 def read_manifest(path: Path, error: type[Exception]) -> dict:

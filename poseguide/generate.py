@@ -794,7 +794,7 @@ def run(o: GenerateOptions) -> GenerateReport:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
-        tmp.chmod(0o777 & ~_umask())  # mkdtemp's 0700 would otherwise become --out's mode
+        tmp.chmod(0o777 & ~atomicfile.current_umask())  # mkdtemp's 0700 would otherwise become --out's mode
         bar = tqdm(total=count, desc="generate", unit="img", leave=False, mininterval=1.0,
                    disable=None if o.progress is None else not o.progress)
         with bar:
@@ -824,7 +824,7 @@ def run(o: GenerateOptions) -> GenerateReport:
             animation = path.name
         written = sorted(q.name for q in tmp.iterdir())
         for name in written:  # mkstemp-made files are 0600; outputs get the user's usual mode
-            (tmp / name).chmod(0o666 & ~_umask())
+            (tmp / name).chmod(atomicfile.default_mode())
         _commit(tmp, out, written, stale=[f"{n}.json" for n in p.names] if p.poses is None else [])
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -839,12 +839,6 @@ def run(o: GenerateOptions) -> GenerateReport:
         notes=notes,
         warnings=p.warnings,
     )
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _commit(tmp: Path, out: Path, names: list[str], stale: list[str]) -> None:

@@ -12,6 +12,7 @@ both with and without a pose.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import asdict, dataclass, fields
@@ -24,6 +25,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from poseguide import atomicfile
 from poseguide.heatmaps import DEFAULT_SIGMA_FRACTION, NUM_CONDITION_CHANNELS, PRESENT_CHANNEL, render_condition
 from poseguide.jsonfile import read_versioned_json
 
@@ -95,8 +97,9 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         self.channels = tuple(int(c) for c in self.channels)
-        if self.image_size % (2 ** (len(self.channels) + 1)):
-            raise ValueError(f"image_size {self.image_size} is not divisible by 2**{len(self.channels) + 1}")
+        problem = size_problem(self.image_size, self.channels)
+        if problem:
+            raise ValueError(problem)
         if any(c % self.groups for c in self.channels):
             raise ValueError(f"every entry of channels {self.channels} must be divisible by groups={self.groups}")
         if not 0.0 <= self.cond_dropout < 1.0:
@@ -153,6 +156,20 @@ MODEL_PRESETS: dict[str, dict] = {
     "large": dict(image_size=256, channels=(64, 128, 256, 512, 512), encoder_blocks=2, decoder_blocks=2,
                   head_channels=32, latent_dim=512, condition_size=128),
 }
+
+
+def size_problem(image_size: int, channels: tuple[int, ...]) -> str | None:
+    """Why a model with these stages cannot take images of `image_size` px, or None. The encoder
+    halves the image once in its stem and once per stage, so the size must be a multiple of
+    2**(stages + 1): 32 for the small and base presets' four stages, 64 for large's five."""
+    step = 2 ** (len(channels) + 1)
+    if image_size % step == 0:
+        return None
+    presets = [name for name, p in MODEL_PRESETS.items() if len(p["channels"]) == len(channels)]
+    like = f" (as the {' and '.join(presets)} preset{'s' if len(presets) > 1 else ''})" if presets else ""
+    below = image_size // step * step
+    near = " or ".join(str(s) for s in (below, below + step) if s > 0)
+    return f"image_size {image_size} does not fit {len(channels)} stages of channels{like}: it must be a multiple of {step}, e.g. {near}"
 
 
 def preset(name: str, **overrides) -> ModelConfig:
@@ -517,22 +534,31 @@ class PoseCVAE(nn.Module):
         extra_config: dict | None = None,
         extra_tensors: dict[str, torch.Tensor] | None = None,
     ) -> Path:
-        """Write model.safetensors + config.json (+ extras.safetensors). Files are written under
-        temporary names and renamed, so a crash never leaves a half-written model directory."""
+        """Write model.safetensors + config.json (+ extras.safetensors). Every file is written
+        under a temp name (atomicfile) and renamed only once all of them are complete, config.json
+        last: a failure part way, such as a full disk, leaves a previous model here as it was."""
         directory = Path(directory)
+        made = not directory.exists()
         directory.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
         config = {"format": MODEL_FORMAT, "version": MODEL_FORMAT_VERSION, "model": self.config.to_dict()}
         config.update(extra_config or {})
-        writes = [(WEIGHTS_NAME, lambda p: save_file(state, str(p), metadata={"format": "pt"}))]
-        if extra_tensors:
-            extras = {k: torch.as_tensor(v).detach().cpu().contiguous() for k, v in extra_tensors.items()}
-            writes.append((EXTRAS_NAME, lambda p: save_file(extras, str(p))))
-        writes.append((CONFIG_NAME, lambda p: p.write_text(json.dumps(config, indent=2) + "\n")))
-        for name, write in writes:
-            tmp = directory / f".{name}.tmp"
-            write(tmp)
-            os.replace(tmp, directory / name)
+        extras = {k: torch.as_tensor(v).detach().cpu().contiguous() for k, v in (extra_tensors or {}).items()}
+        names = (CONFIG_NAME, WEIGHTS_NAME, EXTRAS_NAME) if extras else (CONFIG_NAME, WEIGHTS_NAME)
+        try:
+            with contextlib.ExitStack() as stack:  # commits in reverse order of entry
+                tmp = {name: stack.enter_context(atomicfile.atomic_path(directory / name)) for name in names}
+                save_file(state, str(tmp[WEIGHTS_NAME]), metadata={"format": "pt"})
+                if extras:
+                    save_file(extras, str(tmp[EXTRAS_NAME]))
+                tmp[CONFIG_NAME].write_text(json.dumps(config, indent=2) + "\n")
+        except BaseException:
+            if made:
+                with contextlib.suppress(OSError):
+                    directory.rmdir()
+            raise
+        if not extras:  # an older save's extras would describe another model
+            (directory / EXTRAS_NAME).unlink(missing_ok=True)
         return directory
 
     @classmethod

@@ -41,7 +41,7 @@ import numpy as np
 
 from poseguide import atomicfile, framing, landmarks as lm
 from poseguide.datasetdir import (
-    FORMAT, IMAGES, LANDMARKS, MANIFEST, MASKS, SAMPLE_COLUMNS, SAMPLES, SKIP_COLUMNS, SKIPPED, VERSION, read_manifest,
+    FORMAT, IMAGES, LANDMARKS, MANIFEST, MASKS, SAMPLE_COLUMNS, SAMPLES, SKIP_COLUMNS, SKIPPED, VERSION, name_text, read_manifest,
 )
 from poseguide.decode import DecodeError, decode_image, is_media_path, is_video_path, iter_video_frames, probe_video
 from poseguide.extract import DetectorSettings
@@ -67,8 +67,9 @@ class PrepareError(ValueError):
 
 
 # Sample sizes the model trains at: its encoder halves the image once per stage plus once
-# in the stem, and every preset has at least four stages (ModelConfig needs image_size
-# divisible by 2**(stages + 1)). Above MAX_SIZE one sample is 3 MB before its mask.
+# in the stem, so four stages (the small and base presets) need a multiple of 32. A model of
+# more stages needs more (model.size_problem), and training says so in one line: a dataset is
+# not made for one model. Above MAX_SIZE one sample is 3 MB before its mask.
 SIZE_STEP, MIN_SIZE, MAX_SIZE = 32, 64, 1024
 
 
@@ -414,7 +415,7 @@ class PrepareReport:
             f"  skipped: {skipped}",
         ]
         for path, reason in self.bad_inputs[:20]:
-            lines.append(f"  bad input: {path}: {reason}")
+            lines.append(f"  bad input: {name_text(path)}: {reason}")  # as skipped.csv names it
         if len(self.bad_inputs) > 20:
             lines.append(f"  ... and {len(self.bad_inputs) - 20} more bad inputs (see {SKIPPED})")
         return "\n".join(lines)
@@ -731,7 +732,7 @@ def consolidate(out: Path, sources: list[Source], units: list[Unit], settings: P
     for k, i in enumerate(keep):
         e = entries[i]
         sample_rows.append([
-            k, split[i], e["source"], e["frame"], e["person"], *[f"{v:.3f}" for v in e["box"]],
+            k, split[i], name_text(e["source"]), e["frame"], e["person"], *[f"{v:.3f}" for v in e["box"]],
             e["source_width"], e["source_height"], e["detector_score"], e["pose_score"], e["mask_agreement"],
         ])
     counts = Counter(s["reason"] for s in skips)
@@ -746,7 +747,7 @@ def consolidate(out: Path, sources: list[Source], units: list[Unit], settings: P
         "settings": settings.to_dict(),
         "counts": {"samples": len(keep), "train": len(keep) - n_val, "val": n_val, "skipped": skipped},
         "sources": [
-            {"path": s.path, "kind": s.kind, "frames": s.frame_count, "fps": s.fps, **({"error": s.error} if s.error else {})}
+            {"path": name_text(s.path), "kind": s.kind, "frames": s.frame_count, "fps": s.fps, **({"error": s.error} if s.error else {})}
             for s in sources
         ],
     }
@@ -759,7 +760,7 @@ def consolidate(out: Path, sources: list[Source], units: list[Unit], settings: P
         tmp = {name: stack.enter_context(atomicfile.atomic_path(out / name)) for name in names}
         _write_arrays(tmp, out, keep, entries, shards, size)
         _write_csv(tmp[SAMPLES], SAMPLE_COLUMNS, sample_rows)
-        _write_csv(tmp[SKIPPED], SKIP_COLUMNS, [[s["source"], s["frame"], s["reason"], s["detail"]] for s in skips])
+        _write_csv(tmp[SKIPPED], SKIP_COLUMNS, [[name_text(s["source"]), s["frame"], s["reason"], s["detail"]] for s in skips])
         tmp[MANIFEST].write_text(json.dumps(manifest, indent=1) + "\n")
     return PrepareReport(
         out=out, samples=len(keep), train=len(keep) - n_val, val=n_val, skipped=skipped,
@@ -803,8 +804,8 @@ def _open_allocated(path: Path, target: Path, dtype, shape: tuple[int, ...]) -> 
 
 
 def _write_csv(path: Path, header: tuple[str, ...], rows: list[list]) -> None:
-    """A table in UTF-8. The stray bytes of a file name that is not valid UTF-8 (held as
-    surrogates, as os.fsdecode gives them) are written as \\udcXX escapes, not refused."""
+    """A table in UTF-8. File names come as `name_text` writes them; a stray byte of one in a
+    message (held as a surrogate, as os.fsdecode gives it) is written as a \\udcXX escape."""
     with open(path, "w", encoding="utf-8", errors="backslashreplace", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(header)

@@ -12,8 +12,8 @@ On top of that:
   outside training draws from the global RNG: validation and sample grids run under
   `torch.random.fork_rng`, and DataLoader workers take their seed from their own generator.
   A resumed run therefore takes exactly the steps an uninterrupted one would.
-- Checkpoints are written to `checkpoint-<step>.tmp` and renamed when every process is done,
-  so a crash mid-save never leaves a broken "latest" checkpoint.
+- Checkpoints are written to `.checkpoint-<step>.tmp` and renamed when every process is done,
+  so a crash mid-save, or a full disk, never leaves a broken "latest" checkpoint.
 - SIGINT/SIGTERM (Ctrl-C) finish the current step, save a checkpoint and exit 130. A NaN or
   inf loss (or gradient norm) stops the run before the optimiser step, saves nothing, and
   names the last good checkpoint. Both decisions are all-reduced, so every process stops at
@@ -59,7 +59,7 @@ from poseguide import atomicfile, hardware
 from poseguide.model import DEFAULT_TEMPERATURE
 from poseguide.modelcard import write_model_card
 from poseguide.rundir import (
-    CHECKPOINT_MARKER, CHECKPOINTS_DIR, CONFIG_FILE, METRICS_FILE, MODEL_DIR, checkpoint_dir, list_checkpoints, rng_state_file,
+    CHECKPOINT_MARKER, CHECKPOINT_PREFIX, CHECKPOINTS_DIR, CONFIG_FILE, METRICS_FILE, MODEL_DIR, checkpoint_dir, list_checkpoints, rng_state_file,
     sample_grid_path,
 )
 
@@ -268,6 +268,12 @@ def _own_rng(device: torch.device):
         yield
 
 
+def _reason(err: OSError) -> str:
+    """An OSError's reason, to follow a colon in a message: "no space left on device"."""
+    reason = err.strerror or str(err)
+    return reason[:1].lower() + reason[1:]
+
+
 def _fmt(value: float) -> str:
     return f"{value:.4g}"
 
@@ -452,7 +458,7 @@ class Trainer:
         t = config.training
 
         # The dataset is checked before anything heavy starts, in one line.
-        self.info: DatasetInfo = validate_dataset(config.data.dataset, image_size=config.model.image_size)
+        self.info: DatasetInfo = validate_dataset(config.data.dataset, image_size=config.model.image_size, channels=config.model.channels)
 
         report_to = config.logging.report_to
         if report_to == "wandb":
@@ -569,29 +575,36 @@ class Trainer:
     # --- checkpoints ------------------------------------------------------------------------
 
     def save_checkpoint(self) -> Path:
-        """save_state into checkpoint-<step>.tmp on every process, then rename and rotate."""
+        """save_state into .checkpoint-<step>.tmp on every process, then rename and rotate."""
         acc = self.accelerator
         step = self.state.global_step
         root = self.run_dir / CHECKPOINTS_DIR
         final = checkpoint_dir(self.run_dir, step)
-        tmp = root / f"{final.name}.tmp"
+        tmp = atomicfile.shared_temp_dir(final)
         if self.is_main:
-            shutil.rmtree(tmp, ignore_errors=True)
+            for stale in root.glob(f".{CHECKPOINT_PREFIX}*.tmp"):  # left by a run that was killed
+                shutil.rmtree(stale, ignore_errors=True)
         acc.wait_for_everyone()
         try:
             acc.save_state(str(tmp))
             if self.is_main:
                 save_run_state(tmp, self.state, self.ema)
-        except OSError as err:  # a full disk or a read-only run directory: the last checkpoint stays
+        except BaseException as err:
+            # A full disk or a read-only run directory: the last checkpoint stays. torch.save and
+            # safetensors report a full disk in their own exceptions (atomicfile.as_write_error).
+            write_error = atomicfile.as_write_error(err, final)
             shutil.rmtree(tmp, ignore_errors=True)
+            if write_error is None:
+                raise
             last = list_checkpoints(self.run_dir)
             kept = f"the last good checkpoint is {last[-1]}" if last else "no checkpoint was saved yet"
-            raise TrainingError(f"cannot save a checkpoint in {root}: {err.strerror or err}; {kept}") from None
+            raise TrainingError(
+                f"cannot save a checkpoint in {root}: {_reason(write_error)}; {kept}; "
+                "fix that and continue with --resume latest"
+            ) from None
         acc.wait_for_everyone()
         if self.is_main:
-            if final.exists():
-                shutil.rmtree(final)
-            os.replace(tmp, final)
+            atomicfile.replace_dir(tmp, final)
             limit = self.config.training.checkpoints_total_limit
             if limit is not None:
                 for old in list_checkpoints(self.run_dir)[:-limit]:
@@ -637,7 +650,7 @@ class Trainer:
             if not id_file.is_file():
                 import secrets
 
-                id_file.write_text(secrets.token_hex(4) + "\n")
+                atomicfile.write_text(id_file, secrets.token_hex(4) + "\n")
             wandb_kwargs = {"dir": str(self.run_dir), "id": id_file.read_text().strip(), "name": run_name}
             if os.environ.get("WANDB_MODE", "offline") not in ("offline", "dryrun", "disabled"):
                 # Online, resume joins the run. Offline, W&B ignores it with a warning; the same
@@ -664,7 +677,7 @@ class Trainer:
                     kept.append(line)
             except json.JSONDecodeError:
                 continue
-        self.metrics_path.write_text("".join(line + "\n" for line in kept))
+        atomicfile.write_text(self.metrics_path, "".join(line + "\n" for line in kept))
 
     def log_scalars(self, values: dict, step: int) -> None:
         if not self.is_main:
@@ -917,7 +930,18 @@ class Trainer:
         tensors = {"train_poses": torch.from_numpy(self.train_set.landmarks())}
         if self.synthetic_set is not None:  # poses the model also saw, for the coverage warning
             tensors["synthetic_poses"] = torch.from_numpy(self.synthetic_set.landmarks())
-        out = net.save_pretrained(self.run_dir / MODEL_DIR, extra_config=extra_config, extra_tensors=tensors)
+        out = self.run_dir / MODEL_DIR
+        try:
+            net.save_pretrained(out, extra_config=extra_config, extra_tensors=tensors)
+        except Exception as err:  # a full disk: the checkpoint is saved, so the export alone can be redone
+            write_error = atomicfile.as_write_error(err, out)
+            if write_error is None:
+                raise
+            kept = "the previous model there is unchanged" if out.is_dir() else "nothing was written"
+            raise TrainingError(
+                f"cannot write {out}: {_reason(write_error)} ({kept}); free some space "
+                f"and export the newest checkpoint with: poseguide train --output-dir {self.run_dir} --export-only"
+            ) from None
         write_model_card(out, manifest=info.manifest)  # new weights: any earlier evaluation no longer applies
         self.log(f"exported the {'EMA ' if self.ema is not None else ''}model at step {self.state.global_step} to {out}")
         return out

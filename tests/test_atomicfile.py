@@ -61,3 +61,36 @@ def test_a_folder_that_cannot_hold_files_raises_oserror(tmp_path):
         with pytest.raises(OSError):
             atomicfile.write_text(bad, "{}")
     assert (tmp_path / "file.txt").read_text() == "x"
+
+
+def test_replace_dir_swaps_a_finished_folder_in_and_leaves_nothing_behind(tmp_path):
+    final = tmp_path / "checkpoint-4"
+    tmp = atomicfile.shared_temp_dir(final)
+    assert tmp == tmp_path / ".checkpoint-4.tmp"  # one name every process can agree on
+    tmp.mkdir()
+    (tmp / "model.bin").write_bytes(b"new")
+    final.mkdir()
+    (final / "model.bin").write_bytes(b"old")
+    (final / "stale.bin").write_bytes(b"old")
+    atomicfile.replace_dir(tmp, final)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-4"]
+    assert sorted(p.name for p in final.iterdir()) == ["model.bin"] and (final / "model.bin").read_bytes() == b"new"
+
+
+def test_errors_of_writers_in_other_languages_become_oserror(tmp_path):
+    """safetensors (Rust) names the OS error in its message; that is kept, with the file the
+    caller meant. Errors that say nothing of the OS, on a disk with room, are left alone."""
+    import torch
+    from safetensors.torch import save_file
+
+    target = tmp_path / "missing" / "model.safetensors"
+    with pytest.raises(Exception) as caught:
+        save_file({"a": torch.zeros(2)}, str(target))
+    assert not isinstance(caught.value, OSError)
+    err = atomicfile.as_write_error(caught.value, target)
+    assert isinstance(err, FileNotFoundError) and err.filename == str(target)
+    assert err.strerror == "No such file or directory"
+    own = PermissionError(13, "Permission denied")
+    assert atomicfile.as_write_error(own, target) is own
+    assert atomicfile.as_write_error(RuntimeError("shape mismatch"), target) is None
+    assert atomicfile.as_write_error(KeyboardInterrupt(), target) is None

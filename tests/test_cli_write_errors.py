@@ -182,3 +182,40 @@ def test_generate_on_a_full_disk_and_train_into_a_file(tmp_path, mount_tmpfs, ti
                    "--output-dir", notes / "run", check=False)  # fmt: skip
     one_error_line(proc, f"training.output_dir {notes / 'run'}: cannot create it")
     assert notes.read_text() == "a file, not a folder\n"
+
+
+def test_train_checkpoint_and_export_on_a_full_disk_keep_the_run_and_resume(tiny_model_dir, mount_tmpfs):
+    """The tests' tiny run (checkpoint-24 and its model) on a small disk. A checkpoint that does
+    not fit, then `--export-only` that does not fit: each is one line and exit 2, with the last
+    good checkpoint and model unchanged and no temp file; with room again, `--resume latest`
+    carries on from the last good checkpoint."""
+    disk = mount_tmpfs("disk", "24m")
+    run = disk / "run"
+    shutil.copytree(tiny_model_dir.parent, run)
+    checkpoint = run / "checkpoints" / "checkpoint-24"
+    kept = {"checkpoint": _digests(checkpoint), "model": _digests(run / "model")}
+    room = sum(p.stat().st_size for p in (run / "model").iterdir()) // 2  # for logs, not a checkpoint or model
+    resume = ("train", "--output-dir", run, "--resume", "latest", "training.max_steps=26")
+
+    filler = _fill(disk, leave=room)
+    proc = run_cli(*resume, check=False)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [proc.stderr.strip().splitlines()[-1]] and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert f"cannot save a checkpoint in {run / 'checkpoints'}: no space left on device" in errors[0]
+    assert f"the last good checkpoint is {checkpoint}" in errors[0] and "--resume latest" in errors[0]
+
+    proc = run_cli("train", "--output-dir", run, "--export-only", check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    line = proc.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"error: cannot write {run / 'model'}: no space left on device (the previous model there is unchanged)")
+    assert line.endswith(f"poseguide train --output-dir {run} --export-only")
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["checkpoint-24"]
+    assert {"checkpoint": _digests(checkpoint), "model": _digests(run / "model")} == kept
+    assert _temps(disk) == []
+
+    filler.unlink()
+    proc = run_cli(*resume)
+    assert f"resumed from {checkpoint} at step 24" in proc.stderr
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["checkpoint-26"]  # checkpoints_total_limit=1
+    assert _digests(run / "model") != kept["model"] and _temps(disk) == []

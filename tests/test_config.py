@@ -88,7 +88,7 @@ def test_yaml_values_are_checked_too(tmp_path):
         ("training.learning_rate=.inf", r"training: learning_rate must be a finite number > 0, got inf"),
         ("training.max_minutes=0", r"training: max_minutes must be a finite number > 0 or null, got 0"),
         ("training.batch_size=0", r"training: batch_size must be >= 1, got 0"),
-        ("model.image_size=100", r"model: image_size 100 is not divisible"),
+        ("model.image_size=100", r"model: image_size 100 does not fit 4 stages of channels \(as the small and base presets\): it must be a multiple of 32, e.g. 96 or 128"),
         ("max_steps=5", r"should look like section.key=value"),
         ("training.max_steps", r"should look like section.key=value"),
     ],

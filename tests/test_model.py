@@ -210,7 +210,7 @@ def test_bad_config_json_is_reported(tmp_path, edit, message):
 
 
 def test_invalid_configs_are_refused():
-    with pytest.raises(ValueError, match="divisible"):
+    with pytest.raises(ValueError, match=r"^image_size 100 does not fit 3 stages of channels: it must be a multiple of 16, e.g. 96 or 112$"):
         ModelConfig(image_size=100, channels=(16, 32, 64))
     with pytest.raises(ValueError, match="cond_dropout"):
         ModelConfig(cond_dropout=1.0)
@@ -243,3 +243,37 @@ def test_the_shipped_pose_prior_loads_and_draws_a_person_with_raised_arms(prepar
     i = lm.INDEX
     shoulders = min(pose[i["left_shoulder"], 1], pose[i["right_shoulder"], 1])
     assert max(pose[i["left_wrist"], 1], pose[i["right_wrist"], 1]) < shoulders
+
+
+def test_save_pretrained_is_whole_or_not_at_all_with_the_users_mode(tmp_path):
+    """A save that fails part way (here extras that safetensors refuses, as two names share one
+    tensor, after the weights are written) leaves the previous model as it was and no temp
+    file; files get the umask's mode, and a save without extras drops an older save's extras."""
+    import os
+    import stat
+
+    directory = tmp_path / "m"
+    old_umask = os.umask(0o027)
+    try:
+        PoseCVAE(ModelConfig(**TINY)).save_pretrained(directory, extra_tensors={"train_poses": torch.rand(3, 33, 4)})
+    finally:
+        os.umask(old_umask)
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in directory.iterdir()} == {
+        "config.json": 0o640, "model.safetensors": 0o640, "extras.safetensors": 0o640,
+    }
+    before = {p.name: p.read_bytes() for p in directory.iterdir()}
+    torch.manual_seed(1)
+    other = PoseCVAE(ModelConfig(**{**TINY, "latent_dim": 48}))
+    shared = torch.rand(3, 33, 4)
+    with pytest.raises(RuntimeError, match="share memory"):
+        other.save_pretrained(directory, extra_tensors={"train_poses": shared, "again": shared})
+    assert {p.name: p.read_bytes() for p in directory.iterdir()} == before
+
+    fresh = tmp_path / "fresh"
+    with pytest.raises(RuntimeError, match="share memory"):
+        other.save_pretrained(fresh, extra_tensors={"train_poses": shared, "again": shared})
+    assert not fresh.exists()
+
+    other.save_pretrained(directory)
+    assert sorted(p.name for p in directory.iterdir()) == ["config.json", "model.safetensors"]
+    assert PoseCVAE.from_pretrained(directory).config.latent_dim == 48

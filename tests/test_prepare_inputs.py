@@ -14,6 +14,8 @@ import sys
 import pytest
 from conftest import REPO_DIR, no_permission_prefix, one_error_line, run_cli
 
+from poseguide.dataset import validate_dataset
+from poseguide.datasetdir import name_path, name_text
 from poseguide.prepare import PrepareError, PrepareSettings
 
 
@@ -63,6 +65,8 @@ def test_input_errors_leave_no_out_folder(tmp_path):
 
 
 def test_file_names_that_are_not_utf8_are_prepared_or_skipped(tmp_path, vtest_frames):
+    """Names in the tables and manifest read as Python shows bytes (caf\\xe9.jpg), map back
+    to their files, and the dataset resumes, shows and validates for training."""
     inputs = tmp_path / "photos"
     inputs.mkdir()
     good = os.fsdecode(b"caf\xe9.jpg")  # Latin-1, as copied from an old camera card
@@ -71,17 +75,31 @@ def test_file_names_that_are_not_utf8_are_prepared_or_skipped(tmp_path, vtest_fr
     (inputs / bad).write_bytes(b"not a photo")
     out = tmp_path / "data"
     proc = run_cli("prepare", inputs, "--out", out, "--workers", "1", "--no-progress")
-    assert "bad input:" in proc.stdout and "broken.jpg" in proc.stdout
+    assert f"bad input: {inputs}/\\xff\\xfe broken.jpg: " in proc.stdout
     with open(out / "samples.csv", newline="", encoding="utf-8") as f:
         sources = {row["source"] for row in csv.DictReader(f)}
-    assert sources == {str(inputs / "caf\\udce9.jpg")}
+    assert sources == {f"{inputs}/caf\\xe9.jpg"}
+    assert name_path(sources.pop()) == str(inputs / good)
     assert [(s["source"], s["reason"]) for s in _skips(out) if s["reason"] == "bad_input"] == [
-        (str(inputs / "\\udcff\\udcfe broken.jpg"), "bad_input")
+        (f"{inputs}/\\xff\\xfe broken.jpg", "bad_input")
     ]
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["counts"]["samples"] >= 1
+    assert sorted(name_path(s["path"]) for s in manifest["sources"]) == sorted([str(inputs / bad), str(inputs / good)])
     again = run_cli("prepare", inputs, "--out", out, "--workers", "1", "--no-progress")
     assert "processed 0 new of 2 units" in again.stdout
+    run_cli("show", out, "--num", "2")
+    assert (out / "contact-sheet.png").stat().st_size > 0
+    assert validate_dataset(out, image_size=128).num_samples == manifest["counts"]["samples"]  # what training reads
+
+
+def test_names_round_trip_through_their_stored_text():
+    names = [b"caf\xc3\xa9.jpg", b"caf\xe9.jpg", b"\xff\xfe", b"a\\xe9b", b"back\\slash\\", b"plain.jpg"]
+    shown = [name_text(os.fsdecode(name)) for name in names]
+    assert shown == ["caf\u00e9.jpg", "caf\\xe9.jpg", "\\xff\\xfe", "a\\\\xe9b", "back\\\\slash\\\\", "plain.jpg"]
+    assert [os.fsencode(name_path(text)) for text in shown] == names
+    for text in shown:
+        text.encode("utf-8")  # plain text: no lone surrogates
 
 
 def test_a_folder_that_cannot_be_listed_is_reported(tmp_path, vtest_frames):
@@ -138,5 +156,5 @@ def test_a_video_whose_name_is_not_utf8_is_prepared(tmp_path, vtest_frames):
     assert "bad input" not in proc.stdout
     with open(out / "samples.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    assert rows and {row["source"] for row in rows} == {str(inputs / "d\\udce9fil\\udce9.avi")}
+    assert rows and {row["source"] for row in rows} == {f"{inputs}/d\\xe9fil\\xe9.avi"}
     assert {row["frame"] for row in rows} <= {"0", "1", "2"}

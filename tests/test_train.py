@@ -317,6 +317,18 @@ def test_user_errors_are_one_line_before_training(config_file, prepared_dataset,
     assert "no such dataset directory" in _errors(capsys, [*out, f"data.dataset={tmp_path / 'none'}"])
     err = _errors(capsys, [*out, "model.image_size=64"])
     assert "images are 128x128 px but the model config wants 64x64" in err
+    # five stages (the large preset's) need a multiple of 64, which prepare's --size need not be
+    large = [*out, "model.channels=8,16,16,16,16"]
+    err = _errors(capsys, [*large, "model.image_size=160"])
+    assert "image_size 160 does not fit 5 stages of channels (as the large preset): it must be a multiple of 64, e.g. 128 or 192" in err
+    odd = tmp_path / "odd"  # a dataset prepared at --size 160: the size is read from its manifest first
+    shutil.copytree(prepared_dataset, odd)
+    manifest = json.loads((odd / "manifest.json").read_text())
+    (odd / "manifest.json").write_text(json.dumps({**manifest, "image_size": 160}))
+    err = _errors(capsys, [*large, "model.image_size=256", f"data.dataset={odd}"])
+    assert "images are 160x160 px but the model config wants 256x256 (prepare the dataset at --size 256; " in err
+    assert "model.image_size=160 would not do: image_size 160 does not fit 5 stages" in err
+    assert "or set model.image_size=128" in _errors(capsys, [*large, "model.image_size=256"])
 
     broken = tmp_path / "broken"
     shutil.copytree(prepared_dataset, broken)
@@ -626,3 +638,16 @@ def test_synthetic_people_are_mixed_in_and_init_from_starts_from_a_model(full_ru
     proc = script("--config", str(config_file), "--output-dir", str(tmp_path / "wrong"),
                   f"training.init_from={full_run / 'model'}", "model.latent_dim=64")
     assert proc.returncode == 2 and "training.init_from" in proc.stderr and "latent_dim" in proc.stderr
+
+
+@pytest.mark.slow
+def test_a_mistake_under_accelerate_launch_q_is_our_one_line(tmp_path):
+    """`accelerate launch -q` of one process shows our line and nothing of the launcher's (which
+    exits 1: its own status, as the README says; without -q it adds a CalledProcessError
+    traceback, which no script can stop)."""
+    missing = tmp_path / "missing.yaml"
+    cmd = [ACCELERATE, "launch", "-q", "--num_processes", "1", "--num_machines", "1", "--mixed_precision", "no",
+           "--dynamo_backend", "no", SCRIPT, "--config", str(missing)]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert proc.stderr.strip() == f"error: {missing}: no such config file", proc.stderr[-3000:]
+    assert proc.returncode == 1
