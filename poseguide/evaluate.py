@@ -14,6 +14,8 @@ pixel metrics); nothing is downloaded. One run scores a model on a dataset's hel
 - Reconstruction: PSNR and SSIM of held-out images encoded and decoded (z = the posterior
   mean), and the negative ELBO in bits per dimension (one posterior sample per image).
 - Diversity: the spread among several samples of one pose, and among real images for scale.
+- Sharpness: the high-frequency energy (mean squared Laplacian of luminance) of generated
+  people, faces and hands against the real held-out ones, as a ratio (1: as detailed as real).
 - FID/KID: only from a local Inception weights file (`--inception-weights`); skipped otherwise.
 
 Samples are drawn through `poseguide.generate.Generator` (the API the `generate` command uses)
@@ -177,31 +179,33 @@ def _bar(total: int, desc: str, settings: EvalSettings):
 
 
 def generate_batched(generator, z: torch.Tensor, poses: np.ndarray | None, background: tuple[int, int, int],
-                     settings: EvalSettings, desc: str) -> np.ndarray:
+                     settings: EvalSettings, desc: str) -> tuple[np.ndarray, np.ndarray]:
     """Latents z (N, D) with poses (N, 33, 4) in crop coordinates (or the null condition) ->
-    RGB uint8 (N, S, S, 3): the Generator's RGBA composited on the background, as users get it."""
+    RGB uint8 (N, S, S, 3), the Generator's RGBA composited on the background as users get it,
+    and its alpha uint8 (N, S, S), the generated person mask."""
     from poseguide.generate import composite
 
-    out = []
+    out, alphas = [], []
     with _bar(len(z), desc, settings) as bar:
         for start in range(0, len(z), settings.batch_size):
             zb = z[start : start + settings.batch_size]
             pb = None if poses is None else poses[start : start + len(zb)]
             rgba = generator.generate(pb, z=zb, num=len(zb) if pb is None else None, batch_size=len(zb))
             out.append(composite(rgba, background))
+            alphas.append(rgba[..., 3])
             bar.update(len(zb))
-    return np.concatenate(out)
+    return np.concatenate(out), np.concatenate(alphas)
 
 
 @torch.no_grad()
 def reconstruct(model, images: np.ndarray, masks: np.ndarray, poses: np.ndarray, noise: torch.Tensor,
-                background: tuple[int, int, int], settings: EvalSettings) -> tuple[np.ndarray, torch.Tensor]:
+                background: tuple[int, int, int], settings: EvalSettings) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
     """Encode each image with its pose; decode the posterior mean (the reconstruction, as
-    composited uint8) and one posterior sample (for the ELBO, bits/dim per image)."""
+    composited uint8, and its alpha) and one posterior sample (for the ELBO, bits/dim per image)."""
     from poseguide.dataset import to_model_inputs
     from poseguide.generate import composite, to_rgba
 
-    recons, bpd = [], []
+    recons, alphas, bpd = [], [], []
     with _bar(len(images), "reconstruct", settings) as bar:
         for start in range(0, len(images), settings.batch_size):
             sl = slice(start, start + settings.batch_size)
@@ -211,12 +215,14 @@ def reconstruct(model, images: np.ndarray, masks: np.ndarray, poses: np.ndarray,
             cond = model.condition(landmarks)
             mu, logvar = model.encode(image, mask, cond)
             rgb, alpha = model.decode_condition(mu.float(), cond)
-            recons.append(composite(to_rgba(rgb, alpha), background))
+            rgba = to_rgba(rgb, alpha)
+            recons.append(composite(rgba, background))
+            alphas.append(rgba[..., 3])
             std = posterior_std(logvar)
             rgb_s, _ = model.decode_condition(mu.float() + std * noise[sl], cond)
             bpd.append(metrics.bits_per_dim(image, rgb_s, mu, logvar))
             bar.update(image.shape[0])
-    return np.concatenate(recons), torch.cat(bpd)
+    return np.concatenate(recons), np.concatenate(alphas), torch.cat(bpd)
 
 
 def detect_poses(images: np.ndarray, estimator, settings: EvalSettings, desc: str) -> np.ndarray:
@@ -352,6 +358,42 @@ def unseen_pose_scores(generator, poses: np.ndarray, z: torch.Tensor, background
     return report, pictures
 
 
+def region_energies(images: np.ndarray, person: np.ndarray, poses: np.ndarray) -> dict[str, torch.Tensor]:
+    """(N,) sharpness of each image's person (mask uint8 >= 128), face and hands; NaN where a
+    region is missing (no visible face, or a pose MediaPipe did not find)."""
+    size = images.shape[1]
+    unit = _to_unit(images)
+    faces = [[box] if (box := metrics.face_box(p, size)) is not None else [] for p in poses]
+    hands = [metrics.hand_boxes(p, size) for p in poses]
+    return {
+        "person": metrics.laplacian_energy(unit, person >= 128),
+        "face": metrics.laplacian_energy(unit, metrics.box_regions(faces, size)),
+        "hand": metrics.laplacian_energy(unit, metrics.box_regions(hands, size)),
+    }
+
+
+def sharpness_scores(real: tuple[np.ndarray, np.ndarray, np.ndarray],
+                     generated: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]) -> dict:
+    """High-frequency energy of real held-out images and of each generated set, per region, and
+    generated / real. Each entry is (RGB uint8 images, person masks uint8, poses placing the
+    face and hand boxes)."""
+    energies = {"real": region_energies(*real)}
+    energies.update({name: region_energies(*entry) for name, entry in generated.items()})
+    out: dict = {}
+    for region in ("person", "face", "hand"):
+        entry = {name: metrics.nanmean(values[region]) for name, values in energies.items()}
+        entry.update({f"{name}_ratio": ratio(entry[name], entry["real"]) for name in generated})
+        entry["images"] = {name: int(torch.isfinite(values[region]).sum()) for name, values in energies.items()}
+        out[region] = entry
+    out["definition"] = metrics.SHARPNESS_DEFINITION
+    out["placement"] = (
+        "posed samples and reconstructions are measured in the boxes of the held-out pose they were drawn for "
+        "(the real image's own boxes); random samples in the boxes of the pose MediaPipe re-detected in them "
+        "(only samples where it found a person), against all real held-out images"
+    )
+    return out
+
+
 def fid_scores(real: np.ndarray, fakes: dict[str, np.ndarray], weights: str | None, seed: int) -> dict:
     """FID and KID through torchmetrics from a local Inception weights file, else a skip note."""
     if not weights:
@@ -442,14 +484,15 @@ def evaluate(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir:
     shuffle = metrics.derangement(n, rng) if n >= 2 else None
 
     t = time.perf_counter()
-    posed = generate_batched(generator, z_pose, poses, bg_rgb, settings, "posed samples")
-    posed_zero = generate_batched(generator, model.prior_mean.cpu().expand(n, dim).clone(), poses, bg_rgb, settings, "posed z=mean")
-    random_samples = generate_batched(generator, z_null, None, bg_rgb, settings, "random samples")
+    posed, posed_alpha = generate_batched(generator, z_pose, poses, bg_rgb, settings, "posed samples")
+    posed_zero, _ = generate_batched(generator, model.prior_mean.cpu().expand(n, dim).clone(), poses, bg_rgb, settings,
+                                     "posed z=mean")
+    random_samples, random_alpha = generate_batched(generator, z_null, None, bg_rgb, settings, "random samples")
     div_poses = poses[:div_count]
     div_samples = generate_batched(
         generator, z_div, np.repeat(div_poses, settings.diversity_k, axis=0), bg_rgb, settings, "diversity"
-    ).reshape(div_count, settings.diversity_k, size, size, 3)
-    recons, bpd = reconstruct(model, images, masks, poses, posterior_noise, bg_rgb, settings)
+    )[0].reshape(div_count, settings.diversity_k, size, size, 3)
+    recons, recon_alpha, bpd = reconstruct(model, images, masks, poses, posterior_noise, bg_rgb, settings)
     timings["model"] = time.perf_counter() - t
 
     from poseguide.extract import PoseEstimator
@@ -546,6 +589,11 @@ def evaluate(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir:
     }
 
     diversity = diversity_scores(div_samples, div_poses, images, poses, settings.diversity_k, size)
+    sharpness = sharpness_scores(
+        (images, masks, poses),
+        {"samples": (posed, posed_alpha, poses), "reconstructions": (recons, recon_alpha, poses),
+         "random": (random_samples, random_alpha, det_random)},
+    )
 
     t = time.perf_counter()
     fid = fid_scores(images, {"samples": posed, "random": random_samples}, settings.inception_weights, settings.seed)
@@ -584,6 +632,9 @@ def evaluate(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir:
         "reconstruction": reconstruction,
         "diversity": diversity,
         "unseen_poses": unseen,
+
+
+        "sharpness": sharpness,
         "fid": fid,
         "targets": targets,
         "seconds": timings,
@@ -596,6 +647,10 @@ def evaluate(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir:
     pictures = write_pictures(out_dir, images, poses, posed, det_posed, random_samples, det_random, recons, psnr,
                               div_samples, div_poses, bg_rgb, settings)
     pictures.update(write_unseen_pictures(out_dir, unseen_pictures, bg_rgb, settings))
+
+
+    pictures["faces"] = "faces.png"
+    write_crops_sheet(out_dir / pictures["faces"], images, posed, poses, settings.picture_columns)
     report["pictures"] = pictures
     _write_text(out_dir / REPORT_JSON, json.dumps(_jsonable(report), indent=2, allow_nan=True) + "\n")
     _write_text(out_dir / REPORT_MD, markdown(report, other))
@@ -728,6 +783,42 @@ def pose_grid(targets: list[np.ndarray], target_caption: str, samples: np.ndarra
         tiles.append(draw_skeleton(up(samples[i]), detected[i]) if found else up(samples[i]))
         captions.append(f"re-detected {int(counts.correct[i, 0])}/{int(counts.counted[i])}" if found else "no person found")
     return make_grid(tiles, ncol=cols, captions=captions)
+
+
+def write_crops_sheet(path: Path, images: np.ndarray, samples: np.ndarray, poses: np.ndarray, columns: int,
+                      tile: int = 64) -> None:
+    """Face and hand crops of real held-out images beside the samples drawn for their poses:
+    the same box from both, upscaled with nearest to one tile size, so detail (or its absence)
+    shows pixel for pixel."""
+    import cv2
+
+    from poseguide.visualize import make_grid, save_png
+
+    size = images.shape[1]
+
+    def crop(image: np.ndarray, box) -> np.ndarray:
+        x0, y0, x1, y1 = box
+        return cv2.resize(image[y0:y1, x0:x1], (tile, tile), interpolation=cv2.INTER_NEAREST)
+
+    tiles, captions = [], []
+    for kind in ("face", "hand"):
+        found = []
+        for i, pose in enumerate(poses):
+            boxes = [metrics.face_box(pose, size)] if kind == "face" else metrics.hand_boxes(pose, size)
+            found += [(i, box) for box in boxes if box is not None]
+            if len(found) >= columns:
+                break
+        found = found[:columns]
+        if not found:
+            continue
+        blank = [np.full((tile, tile, 3), 255, np.uint8)] * (columns - len(found))
+        tiles += [crop(images[i], box) for i, box in found] + blank
+        captions += [f"real {kind}"] * len(found) + [""] * len(blank)
+        tiles += [crop(samples[i], box) for i, box in found] + blank
+        captions += [f"sample {kind}"] * len(found) + [""] * len(blank)
+    if not tiles:  # no visible face or hand anywhere: say so rather than leave a broken link
+        tiles, captions = [np.full((tile, tile, 3), 255, np.uint8)], ["no face or hand visible"]
+    save_png(make_grid(tiles, ncol=min(columns, len(tiles)), captions=captions), path)
 
 
 # --- reading a report ----------------------------------------------------------------------------

@@ -83,6 +83,11 @@ BODY_JOINTS: tuple[int, ...] = tuple(
     )
 )
 FACE_LANDMARKS: tuple[int, ...] = tuple(range(0, 11))
+# Each hand: wrist, pinky, index, thumb (left, then right).
+HAND_LANDMARKS: tuple[tuple[int, ...], ...] = (
+    tuple(INDEX[f"left_{n}"] for n in ("wrist", "pinky", "index", "thumb")),
+    tuple(INDEX[f"right_{n}"] for n in ("wrist", "pinky", "index", "thumb")),
+)
 
 # Limb groups: skeleton edges merged into a few channels, so the condition stays small.
 # Every group has a mirror twin (or is its own), so flipping swaps whole channels.

@@ -5,10 +5,13 @@
 - Alpha-mask BCE, so generated people can be composited on any background.
 - KL in fp32 with log-variance clamped (exp overflows in fp16), warmed up, with optional free
   bits, scaled per image dimension so `kl_weight` reads like the Laplace scale of an ELBO.
-- Optional hinge PatchGAN, switched on after a set step, with Stable Diffusion's adaptive
-  weight (ratio of the reconstruction and GAN gradients at the decoder's last layer). Its
-  discriminator sees the pose condition too, so it also punishes a body that ignores the pose.
-  It trains from scratch: nothing is downloaded.
+- Optional PatchGAN (hinge or least squares), switched on after a set step and ramped in, with
+  Stable Diffusion's adaptive weight (ratio of the reconstruction and GAN gradients at the
+  decoder's last layer). Its discriminator sees the pose condition too, so it also punishes a
+  body that ignores the pose. Optionally pix2pixHD's: several scales, feature matching, and
+  spectral norm in place of batch norm. It trains from scratch: nothing is downloaded.
+- Optional focal frequency loss (Jiang et al. 2021): the spectrum difference, weighted up
+  where it is largest, which is where L1 gives up on detail.
 - Optional VGG16 perceptual loss, only from a weights file the user gives.
 
 Every term is returned separately for logging; "loss" is what to back-propagate.
@@ -43,15 +46,26 @@ class LossConfig:
     free_bits: float = 0.0  # nats per latent dimension that cost nothing (0: off)
     adversarial_weight: float = 0.0  # 0 turns the PatchGAN off
     adversarial_start_step: int = 2000
+    adversarial_warmup_steps: int = 0  # linear ramp of the adversarial weight from the start step
+    adversarial_loss: str = "hinge"  # "hinge" or "lsgan" (least squares)
     discriminator_channels: int = 64
     discriminator_layers: int = 3
+    discriminator_scales: int = 1  # PatchGANs on the image halved 0, 1, ... times (pix2pixHD: 2-3)
+    discriminator_spectral_norm: bool = False  # spectral norm on every conv instead of batch norm
+    feature_matching_weight: float = 0.0  # L1 between D's features of real and generated (pix2pixHD: 10)
     discriminator_lr_scale: float = 1.0
+    frequency_weight: float = 0.0  # focal frequency loss on RGB (0: off)
+    frequency_alpha: float = 1.0  # how strongly the hardest frequencies are weighted up
     perceptual_weight: float = 0.0
     perceptual_weights: str | None = None  # a local torchvision VGG16 state dict (.pth)
 
     def __post_init__(self) -> None:
         if self.reconstruction not in ("l1", "mse"):
             raise ValueError(f"loss.reconstruction must be 'l1' or 'mse', got {self.reconstruction!r}")
+        if self.adversarial_loss not in ("hinge", "lsgan"):
+            raise ValueError(f"loss.adversarial_loss must be 'hinge' or 'lsgan', got {self.adversarial_loss!r}")
+        if self.discriminator_scales < 1:
+            raise ValueError(f"loss.discriminator_scales must be >= 1, got {self.discriminator_scales}")
         if self.perceptual_weight > 0 and not self.perceptual_weights:
             raise ValueError(
                 "loss.perceptual_weight > 0 needs loss.perceptual_weights, a local VGG16 weights file "
@@ -114,38 +128,88 @@ def latent_pose_loss(predicted: torch.Tensor, landmarks: torch.Tensor, threshold
     return xy + 0.1 * vis
 
 
+def focal_frequency_loss(pred: torch.Tensor, target: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
+    """Focal frequency loss (Jiang et al., ICCV 2021) of (B, C, H, W) images, whole-image patch.
+
+    The squared distance between the two orthonormal 2-D spectra at each frequency, weighted
+    by that distance to the power alpha, scaled to [0, 1] per image and channel and not
+    back-propagated through: the frequencies the model gets most wrong (fine detail, for a
+    VAE) count most. 0 for identical images.
+    """
+    diff = torch.fft.fft2(pred.float(), norm="ortho") - torch.fft.fft2(target.float(), norm="ortho")
+    distance = diff.real.pow(2) + diff.imag.pow(2)
+    weight = distance.sqrt().pow(alpha)
+    weight = weight / weight.amax(dim=(-2, -1), keepdim=True).clamp_min(1e-12)
+    return (weight.detach() * distance).mean()
+
+
 class PatchDiscriminator(nn.Module):
     """pix2pix/taming's N-layer PatchGAN on RGB + alpha; the pose condition joins after the
-    first stride-2 conv, at half resolution, where the model renders it anyway."""
+    first stride-2 conv, at half resolution, where the model renders it anyway.
 
-    def __init__(self, channels: int = 64, layers: int = 3, cond_channels: int = NUM_CONDITION_CHANNELS):
+    `forward` returns one list per scale (this is one scale): every block's activation, then
+    the patch logits last, so feature matching and the multi-scale version share one shape.
+    With `spectral_norm` every conv is spectrally normalised and batch norm is left out (SNGAN).
+    """
+
+    def __init__(self, channels: int = 64, layers: int = 3, cond_channels: int = NUM_CONDITION_CHANNELS,
+                 spectral_norm: bool = False):
         super().__init__()
-        self.first = nn.Sequential(nn.Conv2d(4, channels, 4, stride=2, padding=1), nn.LeakyReLU(0.2))
-        body: list[nn.Module] = []
+        conv = _spectral_conv if spectral_norm else nn.Conv2d
+        self.first = nn.Sequential(conv(4, channels, 4, stride=2, padding=1), nn.LeakyReLU(0.2))
+        body: list[nn.Module] = []  # flat, so the parameter names stay those of older checkpoints
         in_ch = channels + cond_channels
         mult = 1
         for n in range(1, layers + 1):
             mult = min(2**n, 8)
             stride = 2 if n < layers else 1
-            body += [
-                nn.Conv2d(in_ch, channels * mult, 4, stride=stride, padding=1, bias=False),
-                nn.BatchNorm2d(channels * mult),
-                nn.LeakyReLU(0.2),
-            ]
+            body.append(conv(in_ch, channels * mult, 4, stride=stride, padding=1, bias=spectral_norm))
+            if not spectral_norm:
+                body.append(nn.BatchNorm2d(channels * mult))
+            body.append(nn.LeakyReLU(0.2))
             in_ch = channels * mult
-        body.append(nn.Conv2d(in_ch, 1, 4, stride=1, padding=1))
+        body.append(conv(in_ch, 1, 4, stride=1, padding=1))
         self.body = nn.Sequential(*body)
         self.apply(_init_discriminator)
 
-    def forward(self, rgb: torch.Tensor, alpha: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+    def forward(self, rgb: torch.Tensor, alpha: torch.Tensor, cond: torch.Tensor) -> list[list[torch.Tensor]]:
         h = self.first(torch.cat([rgb, alpha.to(rgb.dtype)], dim=1))
         if cond.shape[-1] != h.shape[-1]:
             cond = F.interpolate(cond, size=h.shape[-2:], mode="bilinear", align_corners=False)
-        return self.body(torch.cat([h, cond.to(h.dtype)], dim=1))
+        h = torch.cat([h, cond.to(h.dtype)], dim=1)
+        features = []
+        for layer in self.body:
+            h = layer(h)
+            if isinstance(layer, nn.LeakyReLU):
+                features.append(h)
+        return [features + [h]]
+
+
+class MultiScaleDiscriminator(nn.Module):
+    """pix2pixHD's discriminator: the same PatchGAN at several scales, each on the image
+    average-pooled once more, so coarse ones judge the whole figure and the first the texture."""
+
+    def __init__(self, scales: int, channels: int = 64, layers: int = 3, spectral_norm: bool = False):
+        super().__init__()
+        self.scales = nn.ModuleList(
+            PatchDiscriminator(channels, layers, spectral_norm=spectral_norm) for _ in range(scales)
+        )
+
+    def forward(self, rgb: torch.Tensor, alpha: torch.Tensor, cond: torch.Tensor) -> list[list[torch.Tensor]]:
+        out = []
+        for i, disc in enumerate(self.scales):
+            if i > 0:
+                rgb, alpha = (F.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False) for x in (rgb, alpha))
+            out += disc(rgb, alpha, cond)
+        return out
+
+
+def _spectral_conv(*args, **kwargs) -> nn.Module:
+    return nn.utils.parametrizations.spectral_norm(nn.Conv2d(*args, **kwargs))
 
 
 def _init_discriminator(module: nn.Module) -> None:
-    if isinstance(module, nn.Conv2d):
+    if isinstance(module, nn.Conv2d) and not nn.utils.parametrize.is_parametrized(module):
         nn.init.normal_(module.weight, 0.0, 0.02)
     elif isinstance(module, nn.BatchNorm2d):
         nn.init.normal_(module.weight, 1.0, 0.02)
@@ -197,10 +261,22 @@ class VAELoss(nn.Module):
     def uses_discriminator(self, step: int) -> bool:
         return self.config.adversarial_weight > 0 and step >= self.config.adversarial_start_step
 
-    def make_discriminator(self) -> PatchDiscriminator | None:
-        if self.config.adversarial_weight <= 0:
+    def adversarial_ramp(self, step: int) -> float:
+        """0 before the start step, then a linear warm-up to 1 over adversarial_warmup_steps."""
+        if not self.uses_discriminator(step):
+            return 0.0
+        warmup = self.config.adversarial_warmup_steps
+        return min(1.0, (step - self.config.adversarial_start_step + 1) / warmup) if warmup > 0 else 1.0
+
+    def make_discriminator(self) -> nn.Module | None:
+        cfg = self.config
+        if cfg.adversarial_weight <= 0:
             return None
-        return PatchDiscriminator(self.config.discriminator_channels, self.config.discriminator_layers)
+        if cfg.discriminator_scales == 1:  # the single PatchGAN keeps its parameter names
+            return PatchDiscriminator(cfg.discriminator_channels, cfg.discriminator_layers,
+                                      spectral_norm=cfg.discriminator_spectral_norm)
+        return MultiScaleDiscriminator(cfg.discriminator_scales, cfg.discriminator_channels, cfg.discriminator_layers,
+                                       spectral_norm=cfg.discriminator_spectral_norm)
 
     def pixel_weights(self, mask: torch.Tensor, landmarks: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         """Per-pixel weights: person x face x limbs. Limb weights come from the rendered
@@ -257,13 +333,25 @@ class VAELoss(nn.Module):
             perceptual = self.perceptual(rgb, image)
             nll = nll + cfg.perceptual_weight * perceptual
             terms["perceptual"] = perceptual
+        if cfg.frequency_weight > 0:
+            frequency = focal_frequency_loss(rgb, image, cfg.frequency_alpha)
+            nll = nll + cfg.frequency_weight * frequency
+            terms["frequency"] = frequency
         loss = nll + kl_weight * kl_for_loss / num_dims
 
         if discriminator is not None and self.uses_discriminator(step):
-            logits_fake = discriminator(out.rgb, torch.sigmoid(out.alpha_logits), out.cond)
-            g_loss = -logits_fake.float().mean()
-            adv_weight = self.adaptive_weight(nll, g_loss, last_layer) * cfg.adversarial_weight
-            loss = loss + adv_weight * g_loss
+            fake = discriminator(out.rgb, torch.sigmoid(out.alpha_logits), out.cond)
+            g_loss = sum(generator_adversarial_loss(scale[-1].float(), cfg.adversarial_loss) for scale in fake) / len(fake)
+            adversarial = g_loss
+            if cfg.feature_matching_weight > 0:
+                with torch.no_grad():
+                    real = discriminator(image, mask, out.cond)
+                fm = feature_matching_loss(real, fake)
+                adversarial = adversarial + cfg.feature_matching_weight * fm
+                terms["feature_matching"] = fm
+            adv_weight = self.adaptive_weight(nll, adversarial, last_layer) * cfg.adversarial_weight
+            adv_weight = adv_weight * self.adversarial_ramp(step)
+            loss = loss + adv_weight * adversarial
             terms["g_loss"] = g_loss
             terms["adv_weight"] = adv_weight
         terms["kl_weight"] = torch.tensor(kl_weight)
@@ -285,15 +373,36 @@ class VAELoss(nn.Module):
     def discriminator_loss(
         self, discriminator: nn.Module, image: torch.Tensor, mask: torch.Tensor, out
     ) -> dict[str, torch.Tensor]:
-        """Hinge loss on real (image, mask) against the detached reconstruction, both with the
-        condition the generator saw."""
+        """Hinge or least-squares loss on real (image, mask) against the detached
+        reconstruction, both with the condition the generator saw; averaged over scales."""
         cond = out.cond.detach()
-        logits_real = discriminator(image, mask, cond).float()
-        logits_fake = discriminator(out.rgb.detach(), torch.sigmoid(out.alpha_logits.detach()), cond).float()
-        loss_real = F.relu(1.0 - logits_real).mean()
-        loss_fake = F.relu(1.0 + logits_fake).mean()
+        real = [scale[-1].float() for scale in discriminator(image, mask, cond)]
+        fake = [scale[-1].float() for scale in
+                discriminator(out.rgb.detach(), torch.sigmoid(out.alpha_logits.detach()), cond)]
+        loss = sum(discriminator_adversarial_loss(r, f, self.config.adversarial_loss) for r, f in zip(real, fake))
         return {
-            "d_loss": 0.5 * (loss_real + loss_fake),
-            "d_real": logits_real.mean().detach(),
-            "d_fake": logits_fake.mean().detach(),
+            "d_loss": loss / len(real),
+            "d_real": torch.stack([r.mean() for r in real]).mean().detach(),
+            "d_fake": torch.stack([f.mean() for f in fake]).mean().detach(),
         }
+
+
+def generator_adversarial_loss(logits_fake: torch.Tensor, kind: str) -> torch.Tensor:
+    """What the generator minimises: hinge -D(fake), or least squares (D(fake) - 1)^2."""
+    if kind == "lsgan":
+        return (logits_fake - 1.0).pow(2).mean()
+    return -logits_fake.mean()
+
+
+def discriminator_adversarial_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor, kind: str) -> torch.Tensor:
+    """What the discriminator minimises: hinge, or least squares with targets 1 (real) and 0 (fake)."""
+    if kind == "lsgan":
+        return 0.5 * ((logits_real - 1.0).pow(2).mean() + logits_fake.pow(2).mean())
+    return 0.5 * (F.relu(1.0 - logits_real).mean() + F.relu(1.0 + logits_fake).mean())
+
+
+def feature_matching_loss(real: list[list[torch.Tensor]], fake: list[list[torch.Tensor]]) -> torch.Tensor:
+    """pix2pixHD's feature matching: L1 between the discriminator's activations on the real
+    and the generated image, every block of every scale (logits excluded), averaged."""
+    pairs = [(r, f) for rs, fs in zip(real, fake) for r, f in zip(rs[:-1], fs[:-1])]
+    return sum((f.float() - r.detach().float()).abs().mean() for r, f in pairs) / len(pairs)

@@ -254,3 +254,97 @@ def summary(values: torch.Tensor | np.ndarray) -> dict[str, float]:
         "std": float(v.std(ddof=1)) if v.size > 1 else 0.0,
         "n": int(v.size),
     }
+
+
+# --- sharpness ------------------------------------------------------------------------------
+
+# The 4-neighbour Laplacian, cv2.Laplacian's ksize=1 kernel.
+LAPLACIAN_KERNEL = ((0.0, 1.0, 0.0), (1.0, -4.0, 1.0), (0.0, 1.0, 0.0))
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R BT.601, as cv2.cvtColor RGB2GRAY
+FACE_BOX_GROW = 0.5  # each side grown by this x the face landmarks' longer side: ears to the whole head
+HAND_BOX_GROW = 1.0  # wrist to finger landmarks span only part of a hand
+MIN_BOX_SIDE = 0.06  # of the image side: a box is at least ~8 px at 128 px
+SHARPNESS_DEFINITION = (
+    "high-frequency energy: the mean squared 4-neighbour Laplacian (kernel [[0,1,0],[1,-4,1],[0,1,0]]) of "
+    "luminance (BT.601, in [0, 1]) over the pixels of a region whose 3x3 neighbourhood lies inside the image; "
+    "person: the person mask (real: the stored mask; generated: its alpha >= 0.5); face: the square box around "
+    f"the visible face landmarks (0-10), each side grown by {FACE_BOX_GROW:g} x their longer side; hand: the same "
+    f"around one hand's visible wrist, pinky, index and thumb (15-22), grown by {HAND_BOX_GROW:g} x; boxes at least "
+    f"{MIN_BOX_SIDE:g} of the image side. A flat or linearly shaded patch scores 0, a 1-pixel checkerboard of 0 and "
+    "1 scores 16. Per image, then averaged over images; ratio = generated / real (1: as detailed as real photos)"
+)
+
+
+def luminance(images: torch.Tensor) -> torch.Tensor:
+    """(N, 3, H, W) RGB in [0, 1] -> (N, H, W) luminance in [0, 1]."""
+    weights = torch.tensor(LUMA_WEIGHTS, dtype=torch.float64)
+    return torch.einsum("nchw,c->nhw", images.double(), weights)
+
+
+def laplacian_energy(images: torch.Tensor, regions: torch.Tensor | np.ndarray | None = None) -> torch.Tensor:
+    """(N,) mean squared Laplacian of each image's luminance inside its region (N, H, W) bool.
+
+    Images are (N, 3, H, W) RGB or (N, 1, H, W) grey, in [0, 1]. Only pixels whose 3x3
+    neighbourhood lies inside the image count (no padding invents edges at the border). An
+    image whose region holds none of them gets NaN, so averages can skip it.
+    """
+    x = images.double()
+    grey = luminance(x) if x.shape[1] == 3 else x[:, 0]
+    kernel = torch.tensor(LAPLACIAN_KERNEL, dtype=torch.float64)[None, None]
+    lap2 = torch.nn.functional.conv2d(grey[:, None], kernel)[:, 0].pow(2)  # (N, H-2, W-2)
+    if regions is None:
+        return lap2.mean(dim=(1, 2))
+    inner = torch.as_tensor(np.asarray(regions), dtype=torch.bool)[:, 1:-1, 1:-1]
+    count = inner.sum(dim=(1, 2))
+    total = (lap2 * inner).sum(dim=(1, 2))
+    return torch.where(count > 0, total / count.clamp_min(1), torch.full_like(total, float("nan")))
+
+
+def landmark_box(pose: np.ndarray, indices, size: int, grow: float, min_side: float = MIN_BOX_SIDE,
+                 threshold: float = lm.DEFAULT_VISIBILITY_THRESHOLD) -> tuple[int, int, int, int] | None:
+    """The square pixel box (x0, y0, x1, y1) around a pose's visible `indices` landmarks, each
+    side grown by `grow` x their longer side, at least `min_side` x size, clipped to the image.
+
+    None when fewer than two of the landmarks are visible or the box lies outside the image.
+    """
+    pts = np.asarray(pose, dtype=np.float64)[list(indices)]
+    pts = pts[(pts[:, 3] >= threshold) & np.isfinite(pts[:, :2]).all(1), :2]
+    if len(pts) < 2:
+        return None
+    lo, hi = pts.min(0), pts.max(0)
+    span = float((hi - lo).max())
+    half = max(span * (0.5 + grow), 0.5 * min_side) * size
+    cx, cy = (lo + hi) / 2 * size
+    x0, y0 = int(np.floor(cx - half)), int(np.floor(cy - half))
+    x1, y1 = int(np.ceil(cx + half)), int(np.ceil(cy + half))
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(size, x1), min(size, y1)
+    if x1 - x0 < 3 or y1 - y0 < 3:
+        return None
+    return x0, y0, x1, y1
+
+
+def face_box(pose: np.ndarray, size: int) -> tuple[int, int, int, int] | None:
+    """The face box of one (33, 4) pose (see SHARPNESS_DEFINITION), or None."""
+    return landmark_box(pose, lm.FACE_LANDMARKS, size, FACE_BOX_GROW)
+
+
+def hand_boxes(pose: np.ndarray, size: int) -> list[tuple[int, int, int, int]]:
+    """The boxes of the hands (left, right) of one pose whose landmarks are visible."""
+    boxes = (landmark_box(pose, hand, size, HAND_BOX_GROW) for hand in lm.HAND_LANDMARKS)
+    return [box for box in boxes if box is not None]
+
+
+def box_regions(boxes: list[list[tuple[int, int, int, int]]], size: int) -> np.ndarray:
+    """(N, size, size) bool: the union of each image's boxes (an image with none: all False)."""
+    regions = np.zeros((len(boxes), size, size), dtype=bool)
+    for region, image_boxes in zip(regions, boxes):
+        for x0, y0, x1, y1 in image_boxes:
+            region[y0:y1, x0:x1] = True
+    return regions
+
+
+def nanmean(values: torch.Tensor | np.ndarray) -> float:
+    """The mean of the finite values (NaN when there are none)."""
+    v = np.asarray(values.detach().cpu() if isinstance(values, torch.Tensor) else values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    return float(v.mean()) if v.size else float("nan")

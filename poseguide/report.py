@@ -72,6 +72,12 @@ COMPARE_ROWS: tuple[tuple[str, str, int, bool | None], ...] = (
     ("pose set PCK@0.1 ceiling", "unseen_poses/pose_set/ceiling/pck@0.1", 3, None),
     ("diversity: samples L1", "diversity/samples_pairwise_l1", 4, None),
     ("diversity: real L1", "diversity/real_pairwise_l1", 4, None),
+    ("sharpness person: samples / real", "sharpness/person/samples_ratio", 3, True),
+    ("sharpness person: random / real", "sharpness/person/random_ratio", 3, True),
+    ("sharpness face: samples / real", "sharpness/face/samples_ratio", 3, True),
+    ("sharpness face: random / real", "sharpness/face/random_ratio", 3, True),
+    ("sharpness hand: samples / real", "sharpness/hand/samples_ratio", 3, True),
+    ("sharpness hand: random / real", "sharpness/hand/random_ratio", 3, True),
     ("FID samples", "fid/samples/fid", 2, False),
     ("KID samples", "fid/samples/kid_mean", 4, False),
     ("held-out samples", "data/samples", 0, None),
@@ -206,6 +212,23 @@ def unseen_poses_lines(report: dict) -> list[str]:
     return lines + [""]
 
 
+def sharpness_table(report: dict) -> str:
+    """Sharpness of each region: the real energy, then each generated set's ratio to it."""
+    sharp = report.get("sharpness") or {}
+    lines = [
+        "| region | real (mean sq. Laplacian) | posed samples / real | reconstructions / real | random samples / real |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for region in ("person", "face", "hand"):
+        e = sharp.get(region) or {}
+        n = e.get("images") or {}
+        lines.append(
+            f"| {region} | {fmt(e.get('real'), 5)} (n={n.get('real', 0)}) | {fmt(e.get('samples_ratio'))} "
+            f"| {fmt(e.get('reconstructions_ratio'))} | {fmt(e.get('random_ratio'))} (n={n.get('random', 0)}) |"
+        )
+    return "\n".join(lines)
+
+
 def markdown(report: dict, other: dict | None = None) -> str:
     """A short human report: the numbers with their ceiling and floor, definitions, pictures."""
     pose, rec, fid = report["pose"], report["reconstruction"], report["fid"]
@@ -249,6 +272,20 @@ def markdown(report: dict, other: dict | None = None) -> str:
         f"- Bits/dim: {rec['bits_per_dim_definition']}.",
         f"- Diversity: {report['diversity']['definition']}.",
         "",
+    ]
+    if report.get("sharpness"):
+        lines += [
+            "## Sharpness",
+            "",
+            "How much fine detail generated people have, against the real held-out images (1.0: as much):",
+            "",
+            sharpness_table(report),
+            "",
+            f"- Sharpness: {report['sharpness']['definition']}.",
+            f"- Placement: {report['sharpness']['placement']}.",
+            "",
+        ]
+    lines += [
         "## FID / KID",
         "",
     ]
@@ -284,6 +321,14 @@ def markdown(report: dict, other: dict | None = None) -> str:
         f"![diversity]({pics.get('diversity', 'diversity.png')})",
         "",
     ]
+    if "faces" in pics:
+        lines += [
+            "Faces and hands (each real crop above the same box of the sample drawn for its pose, upscaled "
+            "with nearest at one scale):",
+            "",
+            f"![faces]({pics['faces']})",
+            "",
+        ]
     if other is not None:
         lines += [
             "## Comparison",
@@ -318,6 +363,10 @@ def console_summary(report: dict, out_dir: Path) -> str:
            f"{fmt(report['unseen_poses']['pose_set']['ceiling']['pck@0.1'])}, "
            f"floor {fmt(report['unseen_poses']['pose_set'].get('floor', {}).get('pck@0.1'))}"]
           if (report.get("unseen_poses") or {}).get("pose_set") else []),
+        "  sharpness / real: " + ", ".join(
+            f"{region} {fmt(value_at(report, f'sharpness/{region}/samples_ratio'))} posed, "
+            f"{fmt(value_at(report, f'sharpness/{region}/random_ratio'))} random" for region in ("person", "face", "hand")
+        ),
         "  FID/KID: " + (report["fid"]["reason"] if report["fid"].get("skipped") else
                          f"FID {fmt(report['fid']['samples']['fid'], 2)}, KID {fmt(report['fid']['samples']['kid_mean'], 4)}"),
     ])

@@ -158,6 +158,9 @@ def test_same_seed_other_batch_size_gives_the_same_report_and_compare_prints_bot
         assert second["diversity"][key] == pytest.approx(first["diversity"][key], rel=1e-3)
     for key in ("psnr", "ssim", "bits_per_dim"):
         assert second["reconstruction"][key]["mean"] == pytest.approx(first["reconstruction"][key]["mean"], rel=1e-5)
+    for region in ("person", "face", "hand"):
+        a, b = second["sharpness"][region]["samples"], first["sharpness"][region]["samples"]
+        assert (a is None and b is None) or a == pytest.approx(b, rel=1e-2), region
     # side by side on the terminal and in the markdown
     assert "this run" in stdout and "PCK@0.1 ceiling (real)" in stdout and "+0.000" in stdout
     md = (out / "report.md").read_text()
@@ -172,6 +175,42 @@ def test_same_seed_other_batch_size_gives_the_same_report_and_compare_prints_bot
     assert f"| pose PCK@0.1, random appearance | {second['pose']['samples']['pck@0.1']:.3f} |" in card
     link = card.split("![pose](", 1)[1].split(")", 1)[0]
     assert (tiny_model_dir / link).resolve() == (out / "pose.png").resolve()
+
+
+@pytest.mark.slow
+def test_sharpness_entries_and_the_face_and_hand_sheet(report_dir, prepared_dataset):
+    """report.json holds the sharpness of people, faces and hands for each generated set beside the
+    real images; the real people's value is recomputed here with OpenCV's Laplacian."""
+    import cv2
+
+    r = _report(report_dir)
+    sharp = r["sharpness"]
+    assert "Laplacian" in sharp["definition"] and "re-detected" in sharp["placement"]
+    for region in ("person", "face", "hand"):
+        entry = sharp[region]
+        for name in ("samples", "reconstructions", "random"):
+            assert f"{name}_ratio" in entry and name in entry, (region, name)
+        assert set(entry["images"]) == {"real", "samples", "reconstructions", "random"}
+    person = sharp["person"]
+    assert person["real"] > 0 and person["images"]["real"] == r["data"]["samples"]
+    if person["samples"] is not None:  # None: the tiny model's alpha nowhere reached 0.5
+        assert person["samples"] >= 0
+        assert person["samples_ratio"] == pytest.approx(person["samples"] / person["real"])
+
+    indices = r["data"]["indices"]
+    images = np.load(prepared_dataset / "images.npy", mmap_mode="r")[indices].astype(np.float64) / 255.0
+    masks = np.load(prepared_dataset / "masks.npy", mmap_mode="r")[indices] >= 128
+    values = []
+    for image, mask in zip(images, masks):
+        luma = image @ np.array([0.299, 0.587, 0.114])
+        lap = cv2.Laplacian(luma, cv2.CV_64F, ksize=1)[1:-1, 1:-1]
+        values.append((lap[mask[1:-1, 1:-1]] ** 2).mean())
+    assert person["real"] == pytest.approx(float(np.mean(values)), rel=1e-6)
+
+    md = (report_dir / "report.md").read_text()
+    assert "## Sharpness" in md and "| face |" in md and "](faces.png)" in md
+    with Image.open(report_dir / r["pictures"]["faces"]) as im:
+        assert im.format == "PNG" and im.width >= 64 and im.height >= 2 * 64  # real crops above the samples'
 
 
 # --- one-line errors, exit status 2 --------------------------------------------------------------

@@ -3,7 +3,19 @@ import math
 import pytest
 import torch
 
-from poseguide.losses import LossConfig, VAELoss, elbo_bits_per_dim, face_weight_map, kl_per_dim
+from poseguide.losses import (
+    LossConfig,
+    MultiScaleDiscriminator,
+    PatchDiscriminator,
+    VAELoss,
+    discriminator_adversarial_loss,
+    elbo_bits_per_dim,
+    face_weight_map,
+    feature_matching_loss,
+    focal_frequency_loss,
+    generator_adversarial_loss,
+    kl_per_dim,
+)
 from poseguide.model import ModelConfig, PoseCVAE
 
 TINY = dict(image_size=64, channels=(16, 32, 32), latent_dim=32, pose_latent_dim=8, head_channels=8, condition_size=32)
@@ -129,3 +141,90 @@ def test_limb_weight_follows_the_rendered_limbs_and_skips_dropped_samples():
     assert row[int(0.35 * 64)].item() > 2.5  # on the upper arm (peak 3, blurred by the resize)
     assert row[int(0.9 * 64)].item() == pytest.approx(1.0, abs=1e-3)  # away from it
     assert torch.all(weights[1] == 1.0)  # condition dropped: nothing to follow
+
+
+def test_focal_frequency_loss_is_zero_for_identical_images_and_grows_with_the_error():
+    torch.manual_seed(0)
+    target = torch.rand(2, 3, 16, 16) * 2 - 1
+    assert focal_frequency_loss(target, target).item() == 0.0
+    small = focal_frequency_loss(target + 0.01 * torch.randn_like(target), target)
+    large = focal_frequency_loss(target + 0.1 * torch.randn_like(target), target)
+    assert 0 < small < large
+
+
+def test_focal_frequency_loss_by_hand_and_its_gradient():
+    # A constant offset c lives in the DC term alone: orthonormal DC = c x sqrt(H W), its weight is
+    # the largest (1), every other frequency is 0, so the loss is c^2 H W / (H W) = c^2 per channel.
+    target = torch.zeros(1, 1, 8, 8)
+    pred = torch.full((1, 1, 8, 8), 0.5, requires_grad=True)
+    loss = focal_frequency_loss(pred, target)
+    assert loss.item() == pytest.approx(0.25)
+    loss.backward()
+    assert pred.grad is not None and torch.isfinite(pred.grad).all() and pred.grad.abs().sum() > 0
+
+
+def test_discriminator_shapes_spectral_norm_and_scales():
+    cond = torch.rand(2, 40, 32, 32)
+    rgb, alpha = torch.rand(2, 3, 64, 64), torch.rand(2, 1, 64, 64)
+    single = PatchDiscriminator(channels=8, layers=3)
+    (features,) = single(rgb, alpha, cond)
+    assert len(features) == 4 and features[-1].shape[1] == 1  # 3 blocks, then the patch logits
+    sn = PatchDiscriminator(channels=8, layers=3, spectral_norm=True)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in sn.modules())
+    assert any(torch.nn.utils.parametrize.is_parametrized(m) for m in sn.modules())
+    multi = MultiScaleDiscriminator(2, channels=8, layers=3)
+    out = multi(rgb, alpha, cond)
+    assert len(out) == 2 and out[1][-1].shape[-1] < out[0][-1].shape[-1]  # the second sees half the image
+    # The single-scale PatchGAN keeps the parameter names older checkpoints saved.
+    assert "body.0.weight" in single.state_dict() and "first.0.weight" in single.state_dict()
+
+
+def test_adversarial_losses_by_hand():
+    ones, zeros = torch.ones(4), torch.zeros(4)
+    assert generator_adversarial_loss(ones, "hinge").item() == -1.0
+    assert generator_adversarial_loss(ones, "lsgan").item() == 0.0
+    assert generator_adversarial_loss(zeros, "lsgan").item() == 1.0
+    assert discriminator_adversarial_loss(ones, -ones, "hinge").item() == 0.0  # both past the margin
+    assert discriminator_adversarial_loss(zeros, zeros, "hinge").item() == 1.0
+    assert discriminator_adversarial_loss(ones, zeros, "lsgan").item() == 0.0
+    assert discriminator_adversarial_loss(zeros, ones, "lsgan").item() == 1.0
+
+
+def test_feature_matching_is_zero_for_identical_inputs_and_pulls_the_fake_towards_the_real():
+    torch.manual_seed(0)
+    disc = MultiScaleDiscriminator(2, channels=8, layers=2)
+    cond = torch.rand(1, 40, 32, 32)
+    real_rgb, alpha = torch.rand(1, 3, 64, 64), torch.ones(1, 1, 64, 64)
+    fake_rgb = torch.rand(1, 3, 64, 64, requires_grad=True)
+    real = disc(real_rgb, alpha, cond)
+    assert feature_matching_loss(real, disc(real_rgb, alpha, cond)).item() == 0.0
+    fm = feature_matching_loss(real, disc(fake_rgb, alpha, cond))
+    assert fm.item() > 0
+    fm.backward()
+    assert fake_rgb.grad is not None and fake_rgb.grad.abs().sum() > 0
+
+
+def test_pix2pixhd_recipe_ramps_in_and_trains_both_sides():
+    torch.manual_seed(0)
+    model = PoseCVAE(ModelConfig(**TINY))
+    cfg = LossConfig(adversarial_weight=0.5, adversarial_start_step=10, adversarial_warmup_steps=4,
+                     adversarial_loss="lsgan", discriminator_channels=8, discriminator_scales=2,
+                     discriminator_spectral_norm=True, feature_matching_weight=10.0, frequency_weight=5.0)
+    loss_fn = VAELoss(cfg)
+    assert [loss_fn.adversarial_ramp(s) for s in (9, 10, 11, 13, 50)] == [0.0, 0.25, 0.5, 1.0, 1.0]
+    disc = loss_fn.make_discriminator()
+    assert isinstance(disc, MultiScaleDiscriminator)
+    image = torch.rand(2, 3, 64, 64) * 2 - 1
+    mask = (torch.rand(2, 1, 64, 64) > 0.5).float()
+    pose = torch.rand(2, 33, 4)
+    out = model(image, mask, pose)
+    terms = loss_fn(image, mask, pose, out, step=10, last_layer=model.decoder_last_layer(), discriminator=disc)
+    assert {"g_loss", "feature_matching", "frequency", "adv_weight"} <= set(terms)
+    assert terms["frequency"] > 0 and terms["feature_matching"] > 0
+    terms["loss"].backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+    d_terms = loss_fn.discriminator_loss(disc, image, mask, out)
+    d_terms["d_loss"].backward()
+    assert all(p.grad is not None for p in disc.parameters())
+    with pytest.raises(ValueError, match="hinge' or 'lsgan"):
+        LossConfig(adversarial_loss="wgan")
