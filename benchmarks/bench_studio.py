@@ -48,13 +48,16 @@ def drag_poses(start: np.ndarray, steps: int) -> np.ndarray:
     return poses
 
 
-def timings(fn, poses: np.ndarray) -> np.ndarray:
+def timings(fn, poses: np.ndarray) -> tuple[np.ndarray, float]:
+    """Wall-clock ms of each call, and the process's CPU ms per call (all threads): on a
+    shared machine the CPU time shows the work when the wall clock also counts waiting."""
     out = []
+    cpu = time.process_time()
     for pose in poses:
         start = time.perf_counter()
         fn(pose)
         out.append(time.perf_counter() - start)
-    return np.asarray(out) * 1000.0
+    return np.asarray(out) * 1000.0, (time.process_time() - cpu) * 1000.0 / len(poses)
 
 
 def main() -> None:
@@ -77,11 +80,11 @@ def main() -> None:
             studio.canvas_value(pose, z)
         redraw = timings(lambda pose: studio.redraw(pose, z), poses)
         answer = timings(lambda pose: studio.canvas_value(None, z, drawn_pose=pose), poses)
-    for name, ms in (("redraw", redraw), ("answer (redraw + PNG data URL)", answer)):
+    for name, (ms, cpu) in (("redraw", redraw), ("answer (redraw + PNG data URL)", answer)):
         print(f"{name:32s} median {np.median(ms):6.1f} ms  p90 {np.percentile(ms, 90):6.1f} ms  "
-              f"-> {1000.0 / np.median(ms):5.1f} images/s over {len(ms)} drag steps")
-    print(f"target redraw <= 200 ms per image: {'met' if np.median(redraw) <= 200 else 'NOT met'} "
-          f"({200.0 / np.median(redraw):.1f}x headroom)")
+              f"-> {1000.0 / np.median(ms):5.1f} images/s over {len(ms)} drag steps; CPU {cpu:6.1f} ms per image")
+    median = float(np.median(redraw[0]))
+    print(f"target redraw <= 200 ms per image: {'met' if median <= 200 else 'NOT met'} ({200.0 / median:.1f}x headroom)")
 
 
 if __name__ == "__main__":

@@ -69,9 +69,17 @@ function send() {
   lastSent = performance.now();
   clearTimeout(timer);
   timer = setTimeout(() => { inFlight = false; sendSoon(); }, ANSWER_TIMEOUT_MS);
+  markBusy();
+}
+
+// "1" while a pose is being dragged, waits to be sent or waits for its image: tests and
+// screenshots wait for "0" before they read what the page shows.
+function markBusy() {
+  canvas.dataset.busy = dragged >= 0 || unsent || inFlight ? "1" : "0";
 }
 
 function sendSoon() {
+  markBusy();
   if (!unsent || inFlight) return;
   const wait = MIN_INTERVAL_MS - (performance.now() - lastSent);
   if (wait <= 0) send();
@@ -95,6 +103,7 @@ canvas.addEventListener("pointerdown", (event) => {
   });
   if (best < 0) return;
   dragged = best;
+  markBusy();
   canvas.setPointerCapture(event.pointerId);
   event.preventDefault();
   draw();

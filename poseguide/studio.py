@@ -439,7 +439,9 @@ def build_app(studio: Studio):
                     exports = gr.File(label="Files", file_count="multiple", elem_id="studio-exports")
 
         quiet = dict(show_progress="hidden")  # no spinner over the canvas while dragging
-        canvas.input(guarded(on_drag, 3), [z_state], [canvas, pose_state, status], trigger_mode="always_last", **quiet)
+        # studio.js keeps one pose in flight, so every trigger is run ("always_last" would run
+        # the held-back trigger with the first one's event data: a stale pose).
+        canvas.input(guarded(on_drag, 3), [z_state], [canvas, pose_state, status], trigger_mode="multiple", **quiet)
         shown = [canvas, pose_state, status]
         preset.input(guarded(load_preset, 3), [preset, z_state], shown, **quiet)
         pose_photo.upload(guarded(load_photo, 3), [pose_photo, z_state], shown)

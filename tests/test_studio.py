@@ -261,12 +261,12 @@ def test_drag_a_joint_in_a_real_browser(tiny_model_dir, tmp_path):
         for _ in range(8):  # a drag, not a jump: the page redraws on the way
             actions.move_by_offset(10, -15)
         actions.release().perform()
-        wait.until(lambda d: canvas.get_attribute("data-image") != before)
+        # The last pose of the drag has been sent and answered with its image.
+        wait.until(lambda d: canvas.get_attribute("data-busy") == "0")
+        assert canvas.get_attribute("data-image") != before
 
         driver.find_element(By.XPATH, "//button[@role='tab' and normalize-space()='Export']").click()
         wait.until(lambda d: d.find_element(By.ID, "studio-export").is_displayed())
-        # Export once the last pose of the drag has been answered (the button reads the pose box).
-        time.sleep(1.0)
         driver.find_element(By.ID, "studio-export").click()
         link = wait.until(lambda d: next((a for a in d.find_elements(By.CSS_SELECTOR, "#studio-exports a[href]")
                                           if a.get_attribute("href").endswith(".json")), None))
