@@ -161,8 +161,9 @@ def _check_output_file(path, option: str) -> None:
 def _add_show(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "show",
-        help="contact sheet of a prepared dataset",
-        description="Draw samples of a prepared dataset with their skeletons and masks into one PNG.",
+        help="contact sheet and pose coverage of a prepared dataset",
+        description="Draw samples of a prepared dataset with their skeletons and masks into one PNG, and where "
+                    "the body joints of its poses lie into a second (PNG-coverage.png).",
     )
     p.add_argument("data_dir", metavar="DATA_DIR", help="a dataset dir written by `poseguide prepare`")
     p.add_argument("-o", "--output", default=None, metavar="PNG", help="output image (default DATA_DIR/contact-sheet.png)")
@@ -177,22 +178,24 @@ def _show_main(args: argparse.Namespace) -> int:
 
     from poseguide.dataset import DatasetError, validate_dataset
     from poseguide.prepare import PrepareError
-    from poseguide.visualize import dataset_contact_sheet
+    from poseguide.visualize import dataset_contact_sheet, dataset_coverage_picture
 
     output = Path(args.output) if args.output else Path(args.data_dir) / "contact-sheet.png"
+    coverage = output.with_name(f"{output.stem}-coverage.png")
     if args.num < 1:
         raise UserError(f"--num must be at least 1, got {args.num}")
     _check_output_file(output, "-o")
     try:
         validate_dataset(args.data_dir)  # what training would refuse is not drawn either
         n = dataset_contact_sheet(args.data_dir, output, num=args.num, split=args.split, seed=args.seed)
+        poses = dataset_coverage_picture(args.data_dir, coverage, split=args.split)
     except (DatasetError, PrepareError) as err:
         raise UserError(str(err)) from None
     except OSError as err:
         if err.errno not in _WRITE_ERRNOS:
             raise
         raise _write_error(err, output) from None
-    print(f"wrote {output}: {n} samples")
+    print(f"wrote {output}: {n} samples; {coverage}: the joints of {poses} poses")
     return 0
 
 
@@ -341,6 +344,8 @@ def _generate(args: argparse.Namespace) -> int:
         if err.errno not in _WRITE_ERRNOS:
             raise
         raise _write_error(err, args.out) from None
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     for note in report.notes:
         print(f"note: {note}", file=sys.stderr)
     print(report.summary())
@@ -374,6 +379,11 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
                    help="local torch-fidelity Inception weights file; FID/KID are skipped without it")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                    help="auto: bf16 where the CPU computes it natively (AMX), else fp32 (default)")
+    p.add_argument("--pose-set", default=None, metavar="DATA_DIR",
+                   help="also score the poses of this prepared dataset (e.g. `poseguide synth` renders of pose "
+                        "families kept out of training); its images give the ceiling")
+    p.add_argument("--no-unseen-poses", action="store_true",
+                   help="skip the held-out poses moved as a pose editor moves them (arms up, T, knee up, ...)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_evaluate_main)
 
@@ -392,6 +402,8 @@ def _evaluate_main(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             split=args.split,
             inception_weights=args.inception_weights,
+            unseen_poses=not args.no_unseen_poses,
+            pose_set=args.pose_set,
             precision=args.precision,
             progress=False if args.no_progress else None,
         )

@@ -69,6 +69,8 @@ class EvalSettings:
     visibility_threshold: float = lm.DEFAULT_VISIBILITY_THRESHOLD
     pck_thresholds: tuple[float, ...] = metrics.PCK_THRESHOLDS
     inception_weights: str | None = None
+    unseen_poses: bool = True  # also score held-out poses moved as a pose editor moves them
+    pose_set: str | None = None  # a prepared dataset whose poses are scored too, its images the ceiling
     picture_columns: int = 8
     precision: str = "auto"  # as `generate --precision`; the report records what ran
     progress: bool | None = None  # None: a bar only on a terminal
@@ -280,6 +282,76 @@ def diversity_scores(samples: np.ndarray, div_poses: np.ndarray, real: np.ndarra
     }
 
 
+def unseen_pose_scores(generator, poses: np.ndarray, z: torch.Tensor, background: tuple[int, int, int],
+                       settings: EvalSettings, estimator, pose_set: str | os.PathLike | None = None):
+    """How well the model follows poses unlike its training poses: the held-out poses moved as a
+    pose editor moves them (poseguide.pose_edits; no real image exists, so no ceiling), and,
+    given `pose_set`, the poses of another prepared dataset (e.g. rendered people of pose
+    families kept out of training), whose own images give the ceiling. Returns (the report
+    section, {picture name: (targets, samples, detections, poses, caption)})."""
+    from poseguide import pose_edits
+    from poseguide.generate import GenerateError
+
+    size = generator.image_size
+    th, vis = settings.pck_thresholds, settings.visibility_threshold
+    score = lambda pred, target: _pck_entry(metrics.pck_counts(pred, target, th, lm.BODY_JOINTS, vis))  # noqa: E731
+    rng = np.random.default_rng([settings.seed, 3])
+    coverage = generator.coverage()
+
+    def samples_and_scores(targets: np.ndarray, desc: str) -> tuple[dict, np.ndarray, np.ndarray]:
+        samples = generate_batched(generator, z[: len(targets)], targets, background, settings, desc)
+        detected = detect_poses(samples, estimator, settings, f"MediaPipe {desc}")
+        entry = {"samples": score(detected, targets)}
+        if len(targets) >= 2:
+            entry["floor"] = score(detected, targets[metrics.derangement(len(targets), rng)])
+        if coverage is not None:
+            entry["distance_to_training_poses"] = metrics.summary(coverage.nearest(targets)[0])
+        return entry, samples, detected
+
+    edited_raw, families = pose_edits.edited_set(poses, tuple(pose_edits.FAMILIES), settings.seed)
+    try:
+        edited = np.stack([generator.frame_pose(p, (size, size), "edited pose", min_visible=0) for p in edited_raw])
+    except GenerateError as err:
+        raise EvaluationError(str(err)) from None
+    section, samples, detected = samples_and_scores(edited, "edited poses")
+    families = np.asarray(families)
+    for group, names in (("tuning_families", pose_edits.TUNING_FAMILIES), ("unseen_families", pose_edits.UNSEEN_FAMILIES)):
+        keep = np.isin(families, names)
+        section[group] = {"families": list(names), **score(detected[keep], edited[keep])}
+    section["per_family"] = {
+        name: {k: v for k, v in score(detected[families == name], edited[families == name]).items()
+               if k in ("pck@0.1", "detection_rate", "scored_samples")}
+        for name in pose_edits.FAMILIES
+    }
+    section["definition"] = (
+        "each held-out pose moved into one pose family in turn (poseguide.pose_edits: limbs swung about the "
+        "shoulder or hip, bone lengths kept), framed as generate frames a user's pose, drawn with the same "
+        "latents as the held-out poses and scored like them; 'unseen_families' were never looked at while "
+        "tuning the model")
+    report = {"edited": section}
+    pictures = {"unseen": ([], samples, detected, edited, "edited target pose")}
+    if pose_set is not None:
+        try:
+            from poseguide.dataset import DatasetError, validate_dataset
+
+            info = validate_dataset(pose_set, image_size=size)
+        except DatasetError as err:
+            raise EvaluationError(f"--pose-set: {err}") from None
+        indices = np.sort(np.concatenate([info.train_indices, info.val_indices]))
+        if len(indices) > len(z):
+            indices = np.sort(rng.choice(indices, size=len(z), replace=False))
+        images = np.asarray(np.load(info.root / IMAGES, mmap_mode="r")[indices])
+        targets = np.asarray(np.load(info.root / LANDMARKS, mmap_mode="r")[indices], dtype=np.float32)
+        entry, set_samples, set_detected = samples_and_scores(targets, "pose set")
+        entry["ceiling"] = score(detect_poses(images, estimator, settings, "MediaPipe pose-set images"), targets)
+        entry["dir"] = str(info.root)
+        entry["indices"] = [int(i) for i in indices]
+        entry["definition"] = "the poses of a prepared dataset; ceiling: its own images re-detected"
+        report["pose_set"] = entry
+        pictures["pose-set"] = (list(images), set_samples, set_detected, targets, "pose-set image")
+    return report, pictures
+
+
 def fid_scores(real: np.ndarray, fakes: dict[str, np.ndarray], weights: str | None, seed: int) -> dict:
     """FID and KID through torchmetrics from a local Inception weights file, else a skip note."""
     if not weights:
@@ -386,7 +458,13 @@ def evaluate(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir:
         det_posed = detect_poses(posed, estimator, settings, "MediaPipe posed")
         det_zero = detect_poses(posed_zero, estimator, settings, "MediaPipe z=mean")
         det_random = detect_poses(random_samples, estimator, settings, "MediaPipe random")
-    timings["mediapipe"] = time.perf_counter() - t
+        timings["mediapipe"] = time.perf_counter() - t
+        t = time.perf_counter()
+        unseen, unseen_pictures = (
+            unseen_pose_scores(generator, poses, z_pose, bg_rgb, settings, estimator, settings.pose_set)
+            if settings.unseen_poses or settings.pose_set else ({}, {})
+        )
+        timings["unseen_poses"] = time.perf_counter() - t
 
     th, vis = settings.pck_thresholds, settings.visibility_threshold
     score = lambda pred, target: _pck_entry(metrics.pck_counts(pred, target, th, lm.BODY_JOINTS, vis))  # noqa: E731
@@ -503,6 +581,7 @@ def evaluate(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir:
         "realism": realism,
         "reconstruction": reconstruction,
         "diversity": diversity,
+        "unseen_poses": unseen,
         "fid": fid,
         "targets": targets,
         "seconds": timings,
@@ -514,6 +593,7 @@ def evaluate(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir:
     out_dir.mkdir(parents=True, exist_ok=True)
     pictures = write_pictures(out_dir, images, poses, posed, det_posed, random_samples, det_random, recons, psnr,
                               div_samples, div_poses, bg_rgb, settings)
+    pictures.update(write_unseen_pictures(out_dir, unseen_pictures, bg_rgb, settings))
     report["pictures"] = pictures
     _write_text(out_dir / REPORT_JSON, json.dumps(_jsonable(report), indent=2, allow_nan=True) + "\n")
     _write_text(out_dir / REPORT_MD, markdown(report, other))
@@ -564,21 +644,9 @@ def write_pictures(out_dir: Path, images, poses, posed, det_posed, random_sample
         return draw_skeleton(up(image), pose) if metrics.is_detected(pose[None])[0] else up(image)
 
     cols = min(settings.picture_columns, len(images))
-    counts = metrics.pck_counts(det_posed, poses, (0.1,), lm.BODY_JOINTS, settings.visibility_threshold)
-    tiles, captions = [], []
-    for i in range(cols):
-        tiles.append(skel(images[i], poses[i]))
-        captions.append("real + stored pose")
-    for i in range(cols):
-        tiles.append(up(posed[i]))
-        captions.append("sample, z from the prior")
-    for i in range(cols):
-        found = metrics.is_detected(det_posed[i : i + 1])[0]
-        tiles.append(skel(posed[i], det_posed[i]))
-        c = int(counts.counted[i])
-        captions.append(f"re-detected {int(counts.correct[i, 0])}/{c}" if found else "no person found")
     paths = {"pose": "pose.png"}
-    save_png(make_grid(tiles, ncol=cols, captions=captions), out_dir / paths["pose"])
+    targets = [skel(images[i], poses[i]) for i in range(cols)]
+    save_png(pose_grid(targets, "real + stored pose", posed, det_posed, poses, settings), out_dir / paths["pose"])
 
     k = min(len(random_samples), 2 * settings.picture_columns)
     tiles = [up(im) for im in random_samples[:k]]
@@ -604,6 +672,48 @@ def write_pictures(out_dir: Path, images, poses, posed, det_posed, random_sample
     paths["diversity"] = "diversity.png"
     save_png(make_grid(tiles, ncol=div_samples.shape[1] + 1, captions=captions), out_dir / paths["diversity"])
     return paths
+
+
+def write_unseen_pictures(out_dir: Path, pictures: dict, background: tuple[int, int, int],
+                          settings: EvalSettings) -> dict[str, str]:
+    """pose_grid PNGs of unseen_pose_scores' sets; targets without an image are drawn as
+    skeletons on the background."""
+    from poseguide.visualize import draw_skeleton, save_png
+
+    paths = {}
+    for name, (images, samples, detected, poses, caption) in pictures.items():
+        cols = min(settings.picture_columns, len(samples))
+        size = samples.shape[1]
+        canvas = np.empty((size, size, 3), np.uint8)
+        canvas[:] = background
+        targets = [draw_skeleton(images[i] if images else canvas, poses[i]) for i in range(cols)]
+        paths[name] = f"{name}.png"
+        save_png(pose_grid(targets, caption, samples, detected, poses, settings), out_dir / paths[name])
+    return paths
+
+
+def pose_grid(targets: list[np.ndarray], target_caption: str, samples: np.ndarray, detected: np.ndarray,
+              poses: np.ndarray, settings: EvalSettings) -> np.ndarray:
+    """Three rows: the target tiles, the samples drawn in those poses, and the pose MediaPipe
+    found in each sample with its count of correct joints at PCK@0.1."""
+    import cv2
+
+    from poseguide.visualize import draw_skeleton, make_grid
+
+    cols = len(targets)
+    scale = targets[0].shape[0] // samples.shape[1] if cols else 1
+
+    def up(image: np.ndarray) -> np.ndarray:
+        return cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST) if scale > 1 else image
+
+    counts = metrics.pck_counts(detected[:cols], poses[:cols], (0.1,), lm.BODY_JOINTS, settings.visibility_threshold)
+    tiles = list(targets) + [up(samples[i]) for i in range(cols)]
+    captions = [target_caption] * cols + ["sample, z from the prior"] * cols
+    for i in range(cols):
+        found = bool(metrics.is_detected(detected[i : i + 1])[0])
+        tiles.append(draw_skeleton(up(samples[i]), detected[i]) if found else up(samples[i]))
+        captions.append(f"re-detected {int(counts.correct[i, 0])}/{int(counts.counted[i])}" if found else "no person found")
+    return make_grid(tiles, ncol=cols, captions=captions)
 
 
 # --- reading a report ----------------------------------------------------------------------------

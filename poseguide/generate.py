@@ -187,6 +187,7 @@ class Generator:
     train_poses: np.ndarray | None = None  # (N, 33, 4) crop-normalised poses of the train split
     extra_config: dict = field(default_factory=dict)
     precision: str = "fp32"  # "bf16"/"fp16": autocast the decoder (see poseguide.hardware)
+    _coverage: object | None = field(default=None, repr=False)
 
     @classmethod
     def load(cls, model_dir: str | os.PathLike, device: str | torch.device = "cpu", precision: str = "auto") -> "Generator":
@@ -291,6 +292,34 @@ class Generator:
         except framing.FramingError as err:
             raise GenerateError(f"{source}: {err}") from None
         return crop
+
+    def coverage(self) -> "PoseCoverage | None":
+        """The training poses as a PoseCoverage (mirrored where training flipped), or None for
+        a model saved without them."""
+        from poseguide.coverage import PoseCoverage
+
+        if self.train_poses is None or len(self.train_poses) == 0:
+            return None
+        if self._coverage is None:
+            flipped = bool((self.extra_config.get("data") or {}).get("flip", True))
+            self._coverage = PoseCoverage.from_training_poses(self.train_poses, mirrored=flipped)
+        return self._coverage
+
+    def pose_warning(self, poses: np.ndarray, sources: Sequence[str]) -> str | None:
+        """One line when any of `poses` (N, 33, 4, crop coordinates) lies outside what the
+        model saw in training (poseguide.coverage), naming the furthest; None otherwise."""
+        coverage = self.coverage()
+        if coverage is None or len(poses) == 0:
+            return None
+        distances, _ = coverage.nearest(poses)
+        far = np.flatnonzero(distances > coverage.far)
+        if len(far) == 0:
+            return None
+        worst = int(far[np.argmax(distances[far])])
+        if len(poses) == 1:
+            return coverage.warning(poses[0], sources[0])
+        return (f"{len(far)} of {len(poses)} poses are unlike any training pose (furthest: {sources[worst]}, "
+                f"{distances[worst]:.3f} from the nearest, beyond {coverage.far:g}); the person may be drawn poorly in them")
 
     def random_poses(self, num: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """`num` poses drawn (with replacement) from the training set's own poses, already in
@@ -594,6 +623,7 @@ class GenerateReport:
     animation: str | None = None
     model_dir: Path | None = None
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # e.g. a pose unlike the training poses
 
     def summary(self) -> str:
         parts = [f"wrote {len(self.images)} image{'s' if len(self.images) != 1 else ''}"]
@@ -615,6 +645,7 @@ class _Plan:
     captions: list[str]
     reference: Appearance | None = None
     sequence: bool = False
+    warnings: list[str] = field(default_factory=list)
 
 
 def pose_files(paths: Sequence[str | os.PathLike]) -> list[Path]:
@@ -693,6 +724,11 @@ def plan(o: GenerateOptions) -> tuple[Generator, _Plan]:
         if estimator is not None:
             estimator.close()
 
+    warnings = []
+    if poses is not None:  # the user's own poses, before any repetition
+        sources = [source for source, _ in keypoints] or [str(o.pose_image)]
+        warning = gen.pose_warning(poses, sources)
+        warnings = [warning] if warning else []
     if o.random_pose:
         count = o.num or DEFAULT_NUM
         poses, index = gen.random_poses(count, o.seed)
@@ -717,7 +753,7 @@ def plan(o: GenerateOptions) -> tuple[Generator, _Plan]:
     width = max(3, len(str(count - 1)))
     names = [f"{stem}-{i:0{width}d}" for i in range(count)]
     captions = [f"{n} {c}".strip() for n, c in zip(names, captions or [""] * count)]
-    return gen, _Plan(names, z, poses, captions, reference, sequence)
+    return gen, _Plan(names, z, poses, captions, reference, sequence, warnings)
 
 
 def run(o: GenerateOptions) -> GenerateReport:
@@ -791,6 +827,7 @@ def run(o: GenerateOptions) -> GenerateReport:
         animation=animation,
         model_dir=gen.model_dir,
         notes=notes,
+        warnings=p.warnings,
     )
 
 

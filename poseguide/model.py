@@ -66,6 +66,13 @@ class ModelConfig:
     sigma_fraction: float = DEFAULT_SIGMA_FRACTION
     cond_dropout: float = 0.2  # PIDM uses 0.1, CFLD 0.2
     groups: int = 8  # GroupNorm groups
+    # How the decoder gets its layout. "concat": z -> a linear layer -> the bottleneck map, and
+    # the condition is concatenated into every block. "spade": the bottleneck map comes from the
+    # condition alone and every block normalises its features and re-modulates them with a
+    # scale and shift predicted per pixel from the condition (SPADE, Park et al. 2019), so the
+    # pose gives the spatial structure at every scale and z only modulates (FiLM).
+    decoder: str = "concat"
+    spade_hidden: int = 16  # width of the condition's shared conv in each SPADE block
     # With no pose given, draw one from z with a small MLP and render it (flagged as not given
     # by the user). Random samples then get a body whose limbs the decoder knows how to draw,
     # instead of a shape the decoder must invent from z alone.
@@ -92,6 +99,8 @@ class ModelConfig:
             raise ValueError(f"cond_dropout must be in [0, 1), got {self.cond_dropout}")
         if self.latent_pose and not 0 < self.pose_latent_dim < self.latent_dim:
             raise ValueError(f"pose_latent_dim must be in (0, latent_dim={self.latent_dim}), got {self.pose_latent_dim}")
+        if self.decoder not in ("concat", "spade"):
+            raise ValueError(f"decoder must be 'concat' or 'spade', got {self.decoder!r}")
         if self.pose_prior_components < 1:
             raise ValueError(f"pose_prior_components must be >= 1, got {self.pose_prior_components}")
 
@@ -187,6 +196,30 @@ class ResBlock(nn.Module):
         return x + self.gain * h
 
 
+class SpadeBlock(nn.Module):
+    """Residual block whose normalisation is modulated per pixel by the pose (SPADE) and per
+    sample by z (FiLM): the layout can only come from the condition, the look only from z."""
+
+    def __init__(self, channels: int, cond_ch: int, latent_dim: int, groups: int, hidden: int):
+        super().__init__()
+        self.norm = nn.GroupNorm(groups, channels, affine=False)
+        self.cond_shared = nn.Conv2d(cond_ch, hidden, 3, padding=1)
+        self.cond_scale_shift = nn.Conv2d(hidden, 2 * channels, 3, padding=1)
+        self.film = nn.Linear(latent_dim, 2 * channels)
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.gain = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        h = self.norm(x)
+        scale, shift = self.cond_scale_shift(F.silu(self.cond_shared(cond.to(h.dtype)))).chunk(2, dim=1)
+        h = h * (1 + scale) + shift
+        z_scale, z_shift = self.film(z).to(h.dtype)[:, :, None, None].chunk(2, dim=1)
+        h = h * (1 + z_scale) + z_shift
+        h = self.conv2(F.silu(self.conv1(F.silu(h))))
+        return x + self.gain * h
+
+
 class PoseHead(nn.Module):
     """z -> a pose (33 x: x, y, z=0, visibility). Trained to predict the encoded person's
     landmarks, so z ~ N(0, I) maps to a plausible body for unposed samples."""
@@ -242,16 +275,25 @@ class Decoder(nn.Module):
         ch = config.channels
         cond_ch = NUM_CONDITION_CHANNELS
         self.bottleneck_size = config.bottleneck_size
-        self.from_latent = nn.Linear(config.appearance_dim, ch[-1] * config.bottleneck_size**2)
+        self.spade = config.decoder == "spade"
+        if self.spade:
+            # The bottleneck map is drawn from the pose alone (plus a learned constant).
+            self.from_condition = nn.Conv2d(cond_ch, ch[-1], 3, padding=1)
+            self.start = nn.Parameter(torch.zeros(1, ch[-1], config.bottleneck_size, config.bottleneck_size))
+        else:
+            self.from_latent = nn.Linear(config.appearance_dim, ch[-1] * config.bottleneck_size**2)
         # Stage i works at stage_sizes()[i]; they run from the deepest (bottleneck x 2) up.
         self.stages = nn.ModuleList()
         self.changes = nn.ModuleList()
         in_ch = ch[-1]
         for c in reversed(ch):
             self.changes.append(nn.Conv2d(in_ch + cond_ch, c, 1))
-            self.stages.append(
-                nn.ModuleList(ResBlock(c, cond_ch, config.appearance_dim, config.groups) for _ in range(config.decoder_blocks))
-            )
+            if self.spade:
+                blocks = [SpadeBlock(c, cond_ch, config.appearance_dim, config.groups, config.spade_hidden)
+                          for _ in range(config.decoder_blocks)]
+            else:
+                blocks = [ResBlock(c, cond_ch, config.appearance_dim, config.groups) for _ in range(config.decoder_blocks)]
+            self.stages.append(nn.ModuleList(blocks))
             in_ch = c
         self.norm_out = nn.GroupNorm(config.groups, in_ch)
         # Full resolution by sub-pixel convolution: the last stage's features and condition
@@ -264,8 +306,12 @@ class Decoder(nn.Module):
         )
 
     def forward(self, z: torch.Tensor, cond_pyramid: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """cond_pyramid: the condition at each stage size, deepest first."""
-        h = self.from_latent(z).view(z.shape[0], -1, self.bottleneck_size, self.bottleneck_size)
+        """cond_pyramid: the condition at the bottleneck and at each stage size, deepest first."""
+        bottleneck_cond, cond_pyramid = cond_pyramid[0], cond_pyramid[1:]
+        if self.spade:
+            h = self.start + self.from_condition(bottleneck_cond)
+        else:
+            h = self.from_latent(z).view(z.shape[0], -1, self.bottleneck_size, self.bottleneck_size)
         for change, blocks, cond in zip(self.changes, self.stages, cond_pyramid):
             h = F.interpolate(h, scale_factor=2.0, mode="nearest")
             h = change(torch.cat([h, cond.to(h.dtype)], dim=1))
@@ -306,9 +352,9 @@ class PoseCVAE(nn.Module):
         )
 
     def _pyramid(self, cond: torch.Tensor) -> list[torch.Tensor]:
-        """The condition resized to each decoder resolution, coarsest first (area averaging down,
-        bilinear up)."""
-        sizes = list(reversed(self.config.stage_sizes()))
+        """The condition resized to the bottleneck and each decoder resolution, coarsest first
+        (area averaging down, bilinear up)."""
+        sizes = [self.config.bottleneck_size] + list(reversed(self.config.stage_sizes()))
         out = []
         for size in sizes:
             if size == cond.shape[-1]:

@@ -65,6 +65,11 @@ COMPARE_ROWS: tuple[tuple[str, str, int, bool | None], ...] = (
     ("PSNR (dB)", "reconstruction/psnr/mean", 2, True),
     ("SSIM", "reconstruction/ssim/mean", 4, True),
     ("bits/dim (neg. ELBO)", "reconstruction/bits_per_dim/mean", 3, False),
+    ("edited poses PCK@0.1 (unseen families)", "unseen_poses/edited/unseen_families/pck@0.1", 3, True),
+    ("edited poses PCK@0.1 (tuning families)", "unseen_poses/edited/tuning_families/pck@0.1", 3, True),
+    ("edited poses: person found", "unseen_poses/edited/samples/detection_rate", 3, True),
+    ("pose set PCK@0.1", "unseen_poses/pose_set/samples/pck@0.1", 3, True),
+    ("pose set PCK@0.1 ceiling", "unseen_poses/pose_set/ceiling/pck@0.1", 3, None),
     ("diversity: samples L1", "diversity/samples_pairwise_l1", 4, None),
     ("diversity: real L1", "diversity/real_pairwise_l1", 4, None),
     ("FID samples", "fid/samples/fid", 2, False),
@@ -158,6 +163,49 @@ def summary_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def unseen_poses_lines(report: dict) -> list[str]:
+    """The unseen-poses section of report.md: a table per set, then what each row means."""
+    unseen = report.get("unseen_poses") or {}
+    if not unseen:
+        return []
+    lines = ["## Poses unlike the training poses", "",
+             "| set | PCK@0.1 | PCK@0.05 | person found | ceiling PCK@0.1 | floor PCK@0.1 | distance to training poses |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+
+    def row(name: str, entry: dict, ceiling: dict | None, floor: dict | None, distance: dict | None) -> str:
+        return (f"| {name} | {fmt(entry.get('pck@0.1'))} | {fmt(entry.get('pck@0.05'))} | {fmt(entry.get('detection_rate'))} | "
+                f"{fmt(ceiling['pck@0.1']) if ceiling else 'n/a'} | {fmt(floor['pck@0.1']) if floor else ''} | "
+                f"{fmt(distance['mean']) if distance else ''} |")
+
+    edited = unseen.get("edited")
+    if edited:
+        lines.append(row("edited held-out poses, all", edited["samples"], None, edited.get("floor"),
+                         edited.get("distance_to_training_poses")))
+        for group in ("unseen_families", "tuning_families"):
+            entry = edited[group]
+            lines.append(row(f"  {group.replace('_', ' ')} ({', '.join(entry['families'])})", entry, None, None, None))
+    pose_set = unseen.get("pose_set")
+    if pose_set:
+        lines.append(row(f"pose set `{pose_set['dir']}`", pose_set["samples"], pose_set["ceiling"], pose_set.get("floor"),
+                         pose_set.get("distance_to_training_poses")))
+    lines += [""]
+    if edited:
+        per = edited["per_family"]
+        lines += ["Edited poses by family (PCK@0.1, person found): "
+                  + "; ".join(f"{name} {fmt(v['pck@0.1'])}, {fmt(v['detection_rate'])}" for name, v in per.items()) + ".",
+                  "", f"- Edited poses: {edited['definition']}. No real image exists in them, so there is no ceiling.",
+                  "- Distance to training poses: poseguide.coverage (the largest joint gap to the nearest training "
+                  "pose, crop units; generate warns beyond its threshold)."]
+    if pose_set:
+        lines.append(f"- Pose set: {pose_set['definition']}.")
+    pics = report.get("pictures", {})
+    for name, caption in (("unseen", "Edited poses (top: target; middle: sample; bottom: re-detected)"),
+                          ("pose-set", "Pose set (top: its image with its pose; middle: sample; bottom: re-detected)")):
+        if name in pics:
+            lines += ["", f"{caption}:", "", f"![{name}]({pics[name]})"]
+    return lines + [""]
+
+
 def markdown(report: dict, other: dict | None = None) -> str:
     """A short human report: the numbers with their ceiling and floor, definitions, pictures."""
     pose, rec, fid = report["pose"], report["reconstruction"], report["fid"]
@@ -187,6 +235,7 @@ def markdown(report: dict, other: dict | None = None) -> str:
         f"- Ceiling: {pose['ceiling_definition']}.",
         f"- Floor: {pose['floor_definition']}.",
         "",
+        *unseen_poses_lines(report),
         "## Realism, reconstruction, diversity",
         "",
         summary_table(report),
@@ -261,6 +310,14 @@ def console_summary(report: dict, out_dir: Path) -> str:
         f"  reconstruction PSNR {fmt(rec['psnr']['mean'], 2)} dB, SSIM {fmt(rec['ssim']['mean'], 4)}, "
         f"{fmt(rec['bits_per_dim']['mean'])} bits/dim; diversity L1 {fmt(report['diversity']['samples_pairwise_l1'], 4)} "
         f"(real {fmt(report['diversity']['real_pairwise_l1'], 4)})",
+        *([f"  edited poses PCK@0.1 {fmt(report['unseen_poses']['edited']['samples']['pck@0.1'])} "
+           f"(unseen families {fmt(report['unseen_poses']['edited']['unseen_families']['pck@0.1'])}), "
+           f"person found {fmt(report['unseen_poses']['edited']['samples']['detection_rate'])}"]
+          if (report.get("unseen_poses") or {}).get("edited") else []),
+        *([f"  pose set PCK@0.1 {fmt(report['unseen_poses']['pose_set']['samples']['pck@0.1'])}, ceiling "
+           f"{fmt(report['unseen_poses']['pose_set']['ceiling']['pck@0.1'])}, "
+           f"floor {fmt(report['unseen_poses']['pose_set'].get('floor', {}).get('pck@0.1'))}"]
+          if (report.get("unseen_poses") or {}).get("pose_set") else []),
         "  FID/KID: " + (report["fid"]["reason"] if report["fid"].get("skipped") else
                          f"FID {fmt(report['fid']['samples']['fid'], 2)}, KID {fmt(report['fid']['samples']['kid_mean'], 4)}"),
     ])

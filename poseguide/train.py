@@ -863,6 +863,7 @@ class Trainer:
                 "dataset": str(info.root),
                 "train_samples": int(counts.get("train", len(info.train_indices))),
                 "val_samples": int(counts.get("val", len(info.val_indices))),
+                "flip": bool(self.config.data.flip),
             },
             "training": {"step": self.state.global_step, "ema": self.ema is not None, "run_dir": str(self.run_dir)},
         }

@@ -226,3 +226,39 @@ def dataset_contact_sheet(
         captions.append(f"{Path(r['source']).stem[:14]} f{r['frame']} {r['split']}")
     save_png(make_grid(tiles, captions=captions), output)
     return len(indices)
+
+
+def dataset_coverage_picture(data_dir: str | os.PathLike, output: str | os.PathLike, split: str = "all") -> int:
+    """Write pose_coverage_picture of a dataset's poses (of one split, or all); returns how many."""
+    from poseguide.datasetdir import LANDMARKS, read_samples
+
+    rows = read_samples(data_dir)
+    keep = np.asarray([split == "all" or r["split"] == split for r in rows], dtype=bool)
+    poses = np.load(Path(data_dir) / LANDMARKS, mmap_mode="r")[: len(keep)][keep]
+    save_png(pose_coverage_picture(poses, split="" if split == "all" else split), output)
+    return int(keep.sum())
+
+
+def pose_coverage_picture(poses: np.ndarray, size: int = 256, split: str = "train") -> np.ndarray:
+    """Where each body joint lay across a set of (N, 33, 4) crop-coordinate poses: a heat map
+    per joint in the skeleton's side colours (left orange, right blue, centre green), with the
+    median pose drawn over it. A pose a user asks for that leaves these clouds is one the
+    model has not seen (poseguide.coverage)."""
+    from poseguide.coverage import BODY, spread_map
+
+    poses = np.asarray(poses, dtype=np.float32)
+    maps = spread_map(poses, size)
+    canvas = np.zeros((size, size, 3), dtype=np.float32)
+    blur = max(1, size // 64) * 2 + 1
+    for joint, density in zip(BODY, maps):
+        density = cv2.GaussianBlur(density, (blur, blur), 0)
+        if density.max() > 0:
+            density = np.log1p(density) / np.log1p(density.max())
+        colour = {1: LEFT_COLOUR, -1: RIGHT_COLOUR, 0: CENTRE_COLOUR}[_side(int(joint))]
+        canvas += density[..., None] * np.asarray(colour, dtype=np.float32)
+    picture = np.clip(canvas, 0, 255).astype(np.uint8)
+    if len(poses):
+        median = np.median(poses, axis=0)
+        median[:, 3] = (poses[:, :, 3] >= lm.DEFAULT_VISIBILITY_THRESHOLD).mean(axis=0)
+        picture = draw_skeleton(picture, median)
+    return add_caption(picture, f"joints of {len(poses)} {split + ' ' if split else ''}poses; lines: median pose")

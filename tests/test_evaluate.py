@@ -28,8 +28,8 @@ PCK_KEYS = {"pck@0.05", "pck@0.1", "pck@0.05_detected", "pck@0.1_detected", "det
 def report_dir(tmp_path_factory, tiny_model_dir, prepared_dataset) -> Path:
     out = tmp_path_factory.mktemp("eval") / "report"
     proc = run_cli("evaluate", "--checkpoint", tiny_model_dir, "--data", prepared_dataset, "--out", out,
-                   "--num", NUM, "--seed", 3, "--no-progress")
-    assert "PCK@0.1" in proc.stdout and "ceiling" in proc.stdout
+                   "--num", NUM, "--seed", 3, "--no-progress", "--pose-set", prepared_dataset)
+    assert "PCK@0.1" in proc.stdout and "ceiling" in proc.stdout and "edited poses PCK@0.1" in proc.stdout
     return out
 
 
@@ -92,6 +92,36 @@ def test_ceiling_scores_real_images_against_the_stored_landmarks(report_dir, pre
     assert metrics.pck_counts(detected, detected).pck(only_detected=True)[0.1] == 1.0
     # the ceiling sits above the real-images-vs-shuffled-poses floor
     assert r["pose"]["floor_real"]["pck@0.1"] < r["pose"]["ceiling"]["pck@0.1"]
+
+
+@pytest.mark.slow
+def test_unseen_poses_are_scored_with_floor_and_the_pose_set_with_its_ceiling(report_dir, prepared_dataset):
+    """The edited poses are far from the training poses (beyond generate's warning distance, where
+    the held-out poses are not), scored per family group; the pose set's ceiling is its own
+    images re-detected, recomputed here."""
+    from poseguide import coverage, pose_edits
+    from poseguide.extract import PoseEstimator
+
+    r = _report(report_dir)
+    edited = r["unseen_poses"]["edited"]
+    assert set(edited["samples"]) == PCK_KEYS and set(edited["floor"]) == PCK_KEYS
+    assert edited["unseen_families"]["families"] == list(pose_edits.UNSEEN_FAMILIES)
+    assert set(edited["per_family"]) == set(pose_edits.FAMILIES)
+    assert edited["samples"]["scored_samples"] == r["data"]["samples"]
+    assert edited["distance_to_training_poses"]["mean"] > coverage.FAR
+    pose_set = r["unseen_poses"]["pose_set"]
+    indices = pose_set["indices"]
+    assert len(indices) == r["data"]["samples"]
+    images = np.load(prepared_dataset / "images.npy", mmap_mode="r")[indices]
+    stored = np.load(prepared_dataset / "landmarks.npy", mmap_mode="r")[indices]
+    with PoseEstimator() as estimator:
+        found = [estimator(np.ascontiguousarray(im)) for im in images]
+    detected = np.stack([metrics.undetected() if f is None else f[0] for f in found])
+    assert pose_set["ceiling"]["pck@0.1"] == pytest.approx(metrics.pck_counts(detected, np.asarray(stored)).pck()[0.1])
+    md = (report_dir / "report.md").read_text()
+    assert "Poses unlike the training poses" in md and "unseen families" in md
+    assert r["pictures"]["unseen"] == "unseen.png" and (report_dir / "unseen.png").is_file()
+    assert (report_dir / "pose-set.png").is_file()
 
 
 @pytest.mark.slow

@@ -612,3 +612,29 @@ def test_many_images_are_written_as_they_are_drawn_and_the_sheet_shows_the_first
     # latent i is the same whatever --num and the batches are: the same first 64 images, the same sheet
     assert np.array_equal(read_png(many / "sample-063.png"), read_png(sheet_only / "sample-063.png"))
     assert np.array_equal(read_png(many / "contact-sheet.png"), read_png(sheet_only / "contact-sheet.png"))
+
+
+@slow
+def test_a_pose_unlike_the_training_poses_gets_a_one_line_warning(capsys, tmp_path, tiny_model_dir, poses, generator):
+    """A real walker's pose draws quietly; the same pose with both arms raised overhead lies
+    far from every training pose (all walkers), and generate says so in one line, and still
+    draws it."""
+    from poseguide import pose_edits
+
+    code, _, err = generate(capsys, "--pose", poses["frame-0120"], "--checkpoint", tiny_model_dir, "--out", tmp_path / "a")
+    assert code == 0 and "warning" not in err, err
+    kp = lm.read_keypoints(poses["frame-0120"])
+    raised = pose_edits.swing_limb(pose_edits.swing_limb(kp.landmarks, "left_arm", 175, 178), "right_arm", 175, 178)
+    path = tmp_path / "arms-up.json"
+    lm.write_keypoints(path, raised, kp.image_size)
+    code, out, err = generate(capsys, "--pose", path, "--checkpoint", tiny_model_dir, "--out", tmp_path / "b")
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert code == 0 and "wrote" in out
+    assert len(warnings) == 1 and "arms-up.json: this pose is unlike any training pose" in warnings[0], err
+    # a folder of poses: one line for all of them
+    folder = tmp_path / "seq"
+    folder.mkdir()
+    shutil.copy(poses["frame-0120"], folder / "0.json")
+    shutil.copy(path, folder / "1.json")
+    code, _, err = generate(capsys, "--pose", folder, "--checkpoint", tiny_model_dir, "--out", tmp_path / "c")
+    assert code == 0 and err.count("warning:") == 1 and "1 of 2 poses are unlike" in err and "1.json" in err
