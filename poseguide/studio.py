@@ -220,8 +220,9 @@ class Studio:
         }
 
     def note(self, pose: np.ndarray) -> str | None:
-        """A line for the page about the pose (None: nothing to say)."""
-        return None
+        """generate's one-line warning when the pose is far from every training pose
+        (poseguide.coverage), else None: the page shows it while the pose is edited."""
+        return self.gen.pose_warning(np.asarray(pose, np.float32)[None], ["canvas"])
 
     def pose_from_photo(self, photo: str | os.PathLike) -> np.ndarray:
         """MediaPipe's pose of a photo's main person, framed into the crop."""

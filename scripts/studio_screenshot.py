@@ -87,8 +87,7 @@ def main() -> None:
         answered(lambda: (seed.send_keys(Keys.CONTROL, "a"), seed.send_keys(str(args.seed), Keys.TAB)))
 
         # Drag the left wrist up and out, as a user would, then draw the strip in that pose.
-        pose = lm.parse_keypoints(json.loads(
-            driver.find_element(By.CSS_SELECTOR, "#studio-pose textarea").get_attribute("value"))).landmarks
+        pose = lm.parse_keypoints(json.loads(canvas.get_attribute("data-pose"))).landmarks
         wrist = lm.INDEX["left_wrist"]
         width, height = canvas.size["width"], canvas.size["height"]
         x, y = pose[wrist, 0] * width - width / 2, pose[wrist, 1] * height - height / 2
@@ -104,7 +103,7 @@ def main() -> None:
 
         drag(-60, -140, 10, release=True)
         x, y = x - 60, y - 140
-        time.sleep(1.0)
+        wait.until(lambda d: canvas.get_attribute("data-busy") == "0")
         driver.find_element(By.ID, "studio-strip-button").click()
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#studio-strip img"))
         drag(-10, -20, 2, release=False)  # held: the screenshot shows the joint being dragged

@@ -142,6 +142,16 @@ def test_redraw_changes_when_a_joint_moves(studio):
     assert not np.array_equal(studio.redraw(pose, studio.look(4, 0.7)), first)  # another look
 
 
+def test_note_warns_when_the_pose_is_far_from_the_training_poses(studio):
+    """The tiny model's training poses are the presets: a preset is near them, a wrist
+    dragged far off is not, and the page gets coverage's one line for it."""
+    pose = studio.preset("stand")
+    assert studio.note(pose) is None
+    pose[WRIST, :2] = (0.95, 0.05)
+    note = studio.note(pose)
+    assert note is not None and "\n" not in note and "unlike any training pose" in note
+
+
 def test_canvas_value_holds_the_redrawn_image(studio):
     pose = studio.preset("kick")
     z = studio.look(0, 0.7)
