@@ -203,11 +203,14 @@ class Studio:
         """Pose transfer: the appearance z (D,) of the person in a photo."""
         return self.gen.appearance(photo).z[0].numpy()
 
+    def rgba(self, poses: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """(K, 33, 4) crop poses drawn in one appearance z (D,): (K, S, S, 4) uint8, alpha the mask."""
+        return self.gen.generate(np.asarray(poses, np.float32), z=torch.from_numpy(np.asarray(z, np.float32))[None])
+
     def redraw(self, pose: np.ndarray, z: np.ndarray) -> np.ndarray:
         """The person with appearance z in a crop pose, on the model's background: (S, S, 3) uint8.
         This is what runs on every step of a drag (benchmarks/bench_studio.py times it)."""
-        rgba = self.gen.generate(np.asarray(pose, np.float32)[None], z=torch.from_numpy(np.asarray(z, np.float32))[None])
-        return composite(rgba[0], self.gen.background)
+        return composite(self.rgba(np.asarray(pose)[None], z)[0], self.gen.background)
 
     def canvas_value(self, pose: np.ndarray | None, z: np.ndarray, drawn_pose: np.ndarray | None = None) -> dict:
         """What the canvas is sent: the redrawn image, and the pose to show (None: keep the
@@ -255,7 +258,7 @@ class Studio:
         """Keyframes -> interpolated poses -> frames in appearance z -> (GIF preview, the file
         asked for (GIF or MP4), a note when MP4 could not be written and GIF was instead)."""
         poses = interpolate_poses(keyframes, int(np.clip(steps, 1, STEPS_MAX)))
-        frames = composite(self.gen.generate(poses, z=torch.from_numpy(np.asarray(z, np.float32))[None]), self.gen.background)
+        frames = composite(self.rgba(poses, z), self.gen.background)
         out = Path(tempfile.mkdtemp(prefix="animation-", dir=self.work_dir))
         preview = write_animation(out / "animation.gif", frames, float(fps))
         note = None
@@ -270,13 +273,10 @@ class Studio:
     def export(self, pose: np.ndarray, z: np.ndarray, stem: str = "studio") -> list[Path]:
         """The current image (RGBA PNG, alpha = the generated mask, as `generate` writes) and
         its pose as a keypoints file, in a fresh folder under the work dir."""
-        from poseguide.visualize import save_png  # noqa: F401 - RGBA goes through PIL below
-        from PIL import Image
+        from poseguide.visualize import save_png
 
         out = Path(tempfile.mkdtemp(prefix="export-", dir=self.work_dir))
-        rgba = self.gen.generate(np.asarray(pose, np.float32)[None], z=torch.from_numpy(np.asarray(z, np.float32))[None])[0]
-        png = out / f"{stem}.png"
-        Image.fromarray(rgba, "RGBA").save(png)
+        png = save_png(self.rgba(np.asarray(pose)[None], z)[0], out / f"{stem}.png")
         keypoints = out / f"{stem}.json"
         lm.write_keypoints(keypoints, pose, (self.size, self.size))
         return [png, keypoints]
@@ -285,9 +285,9 @@ class Studio:
 def make_studio(checkpoint: str | os.PathLike | None, device: str = "auto", precision: str = "auto") -> Studio:
     """Load the model (generate's resolution: without a checkpoint, the one run under ./runs).
     Raises ModelLoadError / GenerateError with one line; nothing is started before."""
-    from poseguide.generate import resolve_device, resolve_model_dir
+    from poseguide.generate import resolve_model_dir
 
-    gen = Generator.load(resolve_model_dir(checkpoint), resolve_device(device), precision)
+    gen = Generator.load(resolve_model_dir(checkpoint), device, precision)
     work_dir = Path(tempfile.mkdtemp(prefix="poseguide-studio-"))
     atexit.register(shutil.rmtree, work_dir, ignore_errors=True)
     return Studio(gen, work_dir)

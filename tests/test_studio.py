@@ -33,7 +33,7 @@ from poseguide.studio import (
     preset_pose,
 )
 
-from conftest import REPO_DIR
+from conftest import DATA_DIR, REPO_DIR
 
 WRIST = lm.INDEX["left_wrist"]
 
@@ -190,6 +190,20 @@ def test_training_pose_and_strip(studio):
     strip = studio.strip(studio.preset("sit"), seed=0, temperature=0.7, count=3)
     assert strip.shape == (64, 3 * 64, 3)
     np.testing.assert_array_equal(strip[:, :64], studio.redraw(studio.preset("sit"), studio.look(0, 0.7)))
+
+
+@pytest.mark.slow
+def test_pose_and_look_from_a_real_photo(studio):
+    """MediaPipe on a real frame: its walker's pose framed into the crop, and their look."""
+    photo = DATA_DIR / "vtest" / "frame-0120.jpg"
+    pose = studio.pose_from_photo(photo)
+    assert lm.count_visible_body_joints(pose) >= 8
+    visible = pose[:, 3] >= 0.5
+    extent = pose[visible, :2].max(axis=0) - pose[visible, :2].min(axis=0)
+    assert extent.max() == pytest.approx(studio.gen.framing.fill, abs=0.01)  # framed as in training
+    z = studio.look_from_photo(photo)
+    assert z.shape == (studio.gen.latent_dim,) and np.isfinite(z).all()
+    assert not np.array_equal(studio.redraw(pose, z), studio.redraw(pose, studio.look(0, 0.7)))
 
 
 @pytest.mark.parametrize("make", ["missing", "not-a-model"])
