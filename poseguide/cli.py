@@ -109,15 +109,24 @@ def _add_pose(sub: argparse._SubParsersAction) -> None:
         "pose",
         help="write one person's pose from a photo as a keypoints file",
         description="Detect the people in a photo and write the largest, most confident one's "
-        "33 MediaPipe landmarks (x, y normalised to the photo) as a keypoints JSON file.",
+        "33 MediaPipe landmarks (x, y normalised to the photo) as a keypoints JSON file, or the same "
+        "pose as OpenPose BODY_25 / COCO-18 JSON, COCO-17 JSON or ControlNet's skeleton picture.",
     )
     p.add_argument("image", metavar="IMAGE", help="a photo (or video frame) of the person")
-    p.add_argument("-o", "--output", required=True, metavar="KEYPOINTS_JSON", help="where to write the keypoints file")
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="where to write the pose (JSON, or PNG for controlnet-png)")
+    p.add_argument("--format", choices=POSE_FORMATS, default="mediapipe",
+                   help="mediapipe: poseguide's 33 landmarks (default); openpose: OpenPose BODY_25 JSON; "
+                   "coco18: OpenPose COCO-18 JSON as ControlNet's editors exchange it; coco17: a COCO keypoint "
+                   "annotation file; controlnet-png: the COCO-18 skeleton in OpenPose colours on black, "
+                   "the picture ControlNet's openpose model takes")
     p.set_defaults(func=_pose_main)
 
 
+POSE_FORMATS = ("mediapipe", "openpose", "coco18", "coco17", "controlnet-png")  # poseformats.FORMATS (a test keeps them equal)
+
+
 def _pose_main(args: argparse.Namespace) -> int:
-    from poseguide import landmarks
+    from poseguide import landmarks, poseformats
     from poseguide.decode import DecodeError, decode_image
     from poseguide.extract import NoPersonError, PoseEstimator, best_person
 
@@ -133,13 +142,14 @@ def _pose_main(args: argparse.Namespace) -> int:
             raise UserError(f"{args.image}: {err}") from None
     height, width = image.shape[:2]
     try:
-        landmarks.write_keypoints(args.output, person.landmarks, (width, height))
+        poseformats.write_pose(args.output, person.landmarks, (width, height), args.format)
     except OSError as err:
         if err.errno not in _WRITE_ERRNOS:
             raise
         raise _write_error(err, args.output) from None
     visible = landmarks.count_visible_body_joints(person.landmarks)
-    print(f"wrote {args.output}: 33 landmarks, {visible} of 13 body joints visible, image {width}x{height}")
+    what = {"mediapipe": "33 landmarks"}.get(args.format, poseformats.FORMAT_TITLES[args.format])
+    print(f"wrote {args.output}: {what}, {visible} of 13 body joints visible, image {width}x{height}")
     return 0
 
 
@@ -252,8 +262,11 @@ examples:
   generate --pose pose.json --checkpoint runs/small --background 255,255,255
 
 A keypoints file may also be a bare JSON list of 33 [x, y] or [x, y, visibility]
-rows (MediaPipe order, normalised to a square image). Poses from any image size or
-position are framed exactly as `poseguide prepare` framed the training photos.
+rows (MediaPipe order, normalised to a square image), or a pose from elsewhere:
+OpenPose BODY_25 or COCO-18 JSON (also ControlNet's and ComfyUI's), or COCO-17
+keypoints (COCO, mmpose, ultralytics, rtmlib); the format is recognised by itself.
+Poses from any image size or position are framed exactly as `poseguide prepare`
+framed the training photos.
 Without --checkpoint, the model of the one training run under ./runs is used."""
 
 
@@ -412,6 +425,10 @@ def _evaluate_main(args: argparse.Namespace) -> int:
     except EvaluationError as err:
         raise UserError(str(err)) from None
     print(console_summary(result.report, result.out_dir))
+    if result.model_card is not None:
+        print(f"updated the model card {result.model_card}")
+    elif result.model_card_problem:
+        print(f"note: {result.model_card_problem}", file=sys.stderr)
     if other is not None:
         print()
         other_path = Path(args.compare)

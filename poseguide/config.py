@@ -46,8 +46,16 @@ class DataConfig:
     pin_memory: bool = False  # only helps when copying to a GPU
     persistent_workers: bool = True  # keep workers alive between epochs (when num_workers > 0)
     prefetch_factor: int = 2  # batches each worker reads ahead (when num_workers > 0)
+    # Another prepared dataset mixed into training, e.g. `poseguide synth` renders: people in
+    # poses the user's photos lack. It teaches the decoder those poses; the latent prior and
+    # the training poses kept with the model come from `dataset` alone, so random samples
+    # still look like the user's data.
+    synthetic: str | None = None
+    synthetic_fraction: float = 0.3  # of each epoch's samples (fewer if the dataset is smaller)
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.synthetic_fraction < 1.0:
+            raise ValueError(f"synthetic_fraction must be in [0, 1), got {self.synthetic_fraction}")
         if self.num_workers < 0:
             raise ValueError(f"num_workers must be >= 0, got {self.num_workers}")
         if self.prefetch_factor < 1:
@@ -85,6 +93,9 @@ class TrainingConfig:
     # use, shared among the processes on this machine. (`accelerate launch` sets OMP_NUM_THREADS=1,
     # which ran configs/small.yaml at 11 instead of 18 images/s on 2 cores.)
     cpu_threads: int | None = None
+    # A model directory whose weights start training instead of random ones (same
+    # architecture), e.g. one pre-trained on synthetic people in many poses.
+    init_from: str | None = None
     use_ema: bool = True
     ema_decay: float = 0.999  # with warm-up: decay_n = min(ema_decay, (1 + n) / (10 + n))
     checkpointing_steps: int = 500

@@ -179,6 +179,43 @@ class PoseDataset(Dataset):
         return np.array(self.arrays[2][self.indices], dtype=np.float32)
 
 
+class MixedPoseDataset(Dataset):
+    """Several PoseDatasets as one index space, mirrors after all of them (item `i + len`
+    is item `i` mirrored), so EpochSampler shuffles and flips the mixture unchanged. Used to
+    add synthetic people in many poses to the user's samples."""
+
+    def __init__(self, parts: list[PoseDataset]):
+        self.parts = parts
+        self.offsets = np.cumsum([0] + [len(p) for p in parts])
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def __getitem__(self, item: int) -> dict[str, torch.Tensor]:
+        return {k: v[0] for k, v in self.__getitems__([item]).items()}
+
+    def __getitems__(self, items: list[int]) -> dict[str, torch.Tensor]:
+        n = len(self)
+        items = np.asarray(items, dtype=np.int64)
+        if len(items) and (items.min() < 0 or items.max() >= 2 * n):
+            raise IndexError(f"item out of range for {n} samples (and their mirrors)")
+        flip, base = items >= n, items % n
+        part_of = np.searchsorted(self.offsets, base, side="right") - 1
+        out: dict[str, torch.Tensor] = {}
+        for k, part in enumerate(self.parts):
+            rows = np.flatnonzero(part_of == k)
+            if not len(rows):
+                continue
+            local = base[rows] - self.offsets[k] + flip[rows] * len(part)
+            batch = part.__getitems__(local.tolist())
+            for key, value in batch.items():
+                if key not in out:
+                    out[key] = value.new_empty((len(items), *value.shape[1:]))
+                out[key][torch.from_numpy(rows)] = value
+        out["part"] = torch.from_numpy(part_of)
+        return out
+
+
 def collate_batch(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The DataLoader's collate_fn: `PoseDataset.__getitems__` already returns a batch."""
     return batch

@@ -403,6 +403,8 @@ class Evaluation:
 
     report: dict
     out_dir: Path
+    model_card: Path | None = None  # the model dir's README.md, rewritten with these numbers
+    model_card_problem: str | None = None  # why it could not be (a read-only model dir)
 
 
 def evaluate(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None,
@@ -597,7 +599,19 @@ def evaluate(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir:
     report["pictures"] = pictures
     _write_text(out_dir / REPORT_JSON, json.dumps(_jsonable(report), indent=2, allow_nan=True) + "\n")
     _write_text(out_dir / REPORT_MD, markdown(report, other))
-    return Evaluation(report=report, out_dir=out_dir)
+    card, problem = _update_model_card(model_dir, _jsonable(report), out_dir)
+    return Evaluation(report=report, out_dir=out_dir, model_card=card, model_card_problem=problem)
+
+
+def _update_model_card(model_dir: Path, report: dict, out_dir: Path) -> tuple[Path | None, str | None]:
+    """Rewrite the model card with this evaluation's numbers. A model dir this user cannot write to
+    (someone else's download) keeps its card: the report is what was asked for, and it is written."""
+    from poseguide.modelcard import write_model_card
+
+    try:
+        return write_model_card(model_dir, report=report, report_dir=out_dir), None
+    except OSError as err:
+        return None, f"model card in {model_dir} not updated ({err.strerror or err.__class__.__name__})"
 
 
 def check_out_dir(out_dir: Path) -> None:

@@ -24,7 +24,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from poseguide import atomicfile, framing, landmarks as lm
+from poseguide import atomicfile, framing, landmarks as lm, poseformats
 from poseguide.datasetdir import MANIFEST as DATASET_MANIFEST
 from poseguide.model import CONFIG_NAME, DEFAULT_TEMPERATURE, EXTRAS_NAME, ModelLoadError, PoseCVAE, load_extras
 from poseguide.rundir import CHECKPOINT_MARKER, CHECKPOINT_RE, CHECKPOINTS_DIR, MODEL_DIR as RUN_MODEL_DIR
@@ -185,6 +185,7 @@ class Generator:
     framing: framing.FramingSettings
     background: tuple[int, int, int]
     train_poses: np.ndarray | None = None  # (N, 33, 4) crop-normalised poses of the train split
+    synthetic_poses: np.ndarray | None = None  # (M, 33, 4) poses of synthetic people it also trained on
     extra_config: dict = field(default_factory=dict)
     precision: str = "fp32"  # "bf16"/"fp16": autocast the decoder (see poseguide.hardware)
     _coverage: object | None = field(default=None, repr=False)
@@ -232,6 +233,13 @@ class Generator:
                 raise ModelLoadError(
                     f"{model_dir / EXTRAS_NAME}: train_poses should be (N, 33, 4), found {tuple(train_poses.shape)}"
                 )
+        synthetic_poses = tensors.get("synthetic_poses")
+        if synthetic_poses is not None:
+            synthetic_poses = synthetic_poses.float().numpy()
+            if synthetic_poses.ndim != 3 or synthetic_poses.shape[1:] != (lm.NUM_LANDMARKS, 4):
+                raise ModelLoadError(
+                    f"{model_dir / EXTRAS_NAME}: synthetic_poses should be (M, 33, 4), found {tuple(synthetic_poses.shape)}"
+                )
         model = model.to(resolve_device(device)).eval()
         return cls(
             model=model,
@@ -239,6 +247,7 @@ class Generator:
             framing=framing_settings,
             background=tuple(int(c) for c in background),  # type: ignore[arg-type]
             train_poses=train_poses,
+            synthetic_poses=synthetic_poses,
             extra_config=extra,
             precision=precision,
         )
@@ -293,7 +302,7 @@ class Generator:
             raise GenerateError(f"{source}: {err}") from None
         return crop
 
-    def coverage(self) -> "PoseCoverage | None":
+    def coverage(self):
         """The training poses as a PoseCoverage (mirrored where training flipped), or None for
         a model saved without them."""
         from poseguide.coverage import PoseCoverage
@@ -302,7 +311,8 @@ class Generator:
             return None
         if self._coverage is None:
             flipped = bool((self.extra_config.get("data") or {}).get("flip", True))
-            self._coverage = PoseCoverage.from_training_poses(self.train_poses, mirrored=flipped)
+            seen = self.train_poses if self.synthetic_poses is None else np.concatenate([self.train_poses, self.synthetic_poses])
+            self._coverage = PoseCoverage.from_training_poses(seen, mirrored=flipped)
         return self._coverage
 
     def pose_warning(self, poses: np.ndarray, sources: Sequence[str]) -> str | None:
@@ -697,7 +707,7 @@ def plan(o: GenerateOptions) -> tuple[Generator, _Plan]:
     """Check every input and choose every pose and latent; nothing is drawn or written here."""
     check_options(o)
     files = pose_files(o.pose) if o.pose else []
-    keypoints = [(str(f), lm.read_keypoints(f)) for f in files]  # malformed files fail before the model loads
+    keypoints = [(str(f), poseformats.read_pose(f)) for f in files]  # malformed files fail before the model loads
     sequence = len(keypoints) > 1
     if sequence and (o.num or 1) > 1:
         raise GenerateError(f"--num cannot be used with a sequence ({len(keypoints)} poses are drawn with one appearance)")

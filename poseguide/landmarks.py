@@ -238,6 +238,12 @@ def _short(value: object, limit: int = 60) -> str:
 
 def read_keypoints(path: str | os.PathLike) -> Keypoints:
     """Read and validate a keypoints file; every problem is a one-line PoseFileError."""
+    return parse_keypoints(read_pose_json(path), source=str(path))
+
+
+def read_pose_json(path: str | os.PathLike) -> object:
+    """The decoded JSON of a pose file (ours or a foreign one); a file that cannot be read or
+    parsed is a one-line PoseFileError."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -246,14 +252,13 @@ def read_keypoints(path: str | os.PathLike) -> Keypoints:
     except (OSError, UnicodeDecodeError) as err:
         raise PoseFileError(f"{path}: cannot read ({err.__class__.__name__})") from None
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as err:
         raise PoseFileError(f"{path}: malformed JSON ({err.msg} at line {err.lineno}, column {err.colno})") from None
     except RecursionError:  # the decoder recurses once per level of nesting
         raise PoseFileError(f"{path}: malformed JSON (nested too deeply)") from None
     except ValueError:  # an integer of more digits than Python converts
         raise PoseFileError(f"{path}: malformed JSON (a number too long)") from None
-    return parse_keypoints(data, source=str(path))
 
 
 def count_visible_body_joints(landmarks: np.ndarray, threshold: float = DEFAULT_VISIBILITY_THRESHOLD) -> int:

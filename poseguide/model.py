@@ -32,6 +32,10 @@ MODEL_FORMAT_VERSION = 1
 WEIGHTS_NAME = "model.safetensors"
 EXTRAS_NAME = "extras.safetensors"
 CONFIG_NAME = "config.json"
+# The small model pre-trained on synthetic people in many poses (scripts/build_pose_prior.sh),
+# shipped in the package; `training.init_from: pose-prior` starts training from it.
+POSE_PRIOR_NAME = "pose-prior"
+POSE_PRIOR_DIR = Path(__file__).parent / "pose_prior"
 # The posterior's log-variance is clamped wherever it is exponentiated (here, in the KL of
 # losses.py and in evaluate), so a diverging encoder gives large but finite numbers.
 LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0

@@ -233,8 +233,10 @@ class Studio:
         return self.gen.frame_pose(landmarks, image_size, str(photo))
 
     def pose_from_file(self, path: str | os.PathLike) -> np.ndarray:
-        """A keypoints file, framed into the crop."""
-        keypoints = lm.read_keypoints(path)
+        """A pose file in any format poseformats reads (ours, OpenPose, COCO), framed into the crop."""
+        from poseguide.poseformats import read_pose
+
+        keypoints = read_pose(path)
         return self.gen.frame_pose(keypoints.landmarks, keypoints.pixel_aspect_size(), str(path))
 
     def preset(self, name: str) -> np.ndarray:
@@ -271,15 +273,17 @@ class Studio:
         return preview, chosen, note
 
     def export(self, pose: np.ndarray, z: np.ndarray, stem: str = "studio") -> list[Path]:
-        """The current image (RGBA PNG, alpha = the generated mask, as `generate` writes) and
-        its pose as a keypoints file, in a fresh folder under the work dir."""
+        """The current image (RGBA PNG, alpha = the generated mask, as `generate` writes), its
+        pose as a keypoints file and as OpenPose JSON, in a fresh folder under the work dir."""
+        from poseguide.poseformats import write_pose
         from poseguide.visualize import save_png
 
         out = Path(tempfile.mkdtemp(prefix="export-", dir=self.work_dir))
         png = save_png(self.rgba(np.asarray(pose)[None], z)[0], out / f"{stem}.png")
         keypoints = out / f"{stem}.json"
         lm.write_keypoints(keypoints, pose, (self.size, self.size))
-        return [png, keypoints]
+        openpose = write_pose(out / f"{stem}.openpose.json", pose, (self.size, self.size), "openpose")
+        return [png, keypoints, Path(openpose)]
 
 
 def make_studio(checkpoint: str | os.PathLike | None, device: str = "auto", precision: str = "auto") -> Studio:
@@ -413,7 +417,7 @@ def build_app(studio: Studio):
                         training = gr.Button("Random training pose")
                         mirror_button = gr.Button("Mirror")
                     pose_photo = gr.Image(type="filepath", label="Pose from a photo", height=180)
-                    pose_file = gr.File(label="Pose from a keypoints file", file_types=[".json"], height=90)
+                    pose_file = gr.File(label="Pose from a file (keypoints, OpenPose or COCO JSON)", file_types=[".json"], height=90)
                 with gr.Tab("Look"):
                     with gr.Row():
                         seed = gr.Number(0, label="Seed", precision=0, minimum=0, elem_id="studio-seed")
@@ -436,7 +440,7 @@ def build_app(studio: Studio):
                     anim_preview = gr.Image(type="filepath", label="Animation", elem_id="studio-animation")
                     anim_file = gr.File(label="Download the animation")
                 with gr.Tab("Export"):
-                    export_button = gr.Button("Export PNG + keypoints JSON", elem_id="studio-export")
+                    export_button = gr.Button("Export PNG, keypoints JSON, OpenPose JSON", elem_id="studio-export")
                     exports = gr.File(label="Files", file_count="multiple", elem_id="studio-exports")
 
         quiet = dict(show_progress="hidden")  # no spinner over the canvas while dragging

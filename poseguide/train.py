@@ -45,8 +45,10 @@ from torch.utils.data import DataLoader
 
 from poseguide.config import Config, ConfigError, diff_configs, load_config, read_yaml, save_config
 from poseguide.dataset import (
+    DatasetError,
     DatasetInfo,
     EpochSampler,
+    MixedPoseDataset,
     PoseDataset,
     collate_batch,
     steps_per_epoch,
@@ -55,6 +57,7 @@ from poseguide.dataset import (
 )
 from poseguide import atomicfile, hardware
 from poseguide.model import DEFAULT_TEMPERATURE
+from poseguide.modelcard import write_model_card
 from poseguide.rundir import (
     CHECKPOINT_MARKER, CHECKPOINTS_DIR, CONFIG_FILE, METRICS_FILE, MODEL_DIR, checkpoint_dir, list_checkpoints, rng_state_file,
     sample_grid_path,
@@ -389,6 +392,25 @@ def load_run_state(directory: Path, state: RunState, ema: AveragedModel | None) 
         ema.load_state_dict(load_file(str(directory / EMA_FILE), device=str(next(ema.parameters()).device)))
 
 
+def initial_weights(model_dir: str, model: torch.nn.Module) -> torch.nn.Module:
+    """training.init_from's model (a model directory, or "pose-prior" for the one shipped in the
+    package), refused in one line unless its architecture is `model`'s."""
+    from poseguide.model import POSE_PRIOR_DIR, POSE_PRIOR_NAME, ModelLoadError, PoseCVAE
+
+    try:
+        source = PoseCVAE.from_pretrained(POSE_PRIOR_DIR if model_dir == POSE_PRIOR_NAME else model_dir)
+    except ModelLoadError as err:
+        raise TrainingError(f"training.init_from: {err}") from None
+    ours, theirs = model.config.to_dict(), source.config.to_dict()
+    differ = sorted(k for k in ours if k != "cond_dropout" and ours[k] != theirs.get(k))  # a training setting
+    if differ:
+        raise TrainingError(
+            f"training.init_from {model_dir}: its architecture differs from model: "
+            + ", ".join(f"{k} {theirs.get(k)!r} there, {ours[k]!r} here" for k in differ[:3])
+        )
+    return source
+
+
 def check_checkpoint(path: Path, process_index: int) -> None:
     """Refuse, in one line, checkpoints that Accelerate would load wrongly without a word:
     pickled state from older versions (never unpickled here: it could run code) and a corrupt
@@ -457,6 +479,8 @@ class Trainer:
         from poseguide.model import PoseCVAE
 
         model = PoseCVAE(config.model)
+        if t.init_from:
+            model.load_state_dict(initial_weights(t.init_from, model).state_dict())
         if t.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.loss_fn = VAELoss(config.loss).to(self.device)
@@ -468,10 +492,12 @@ class Trainer:
 
         self.train_set = PoseDataset(self.info.root, self.info.train_indices)
         self.val_set = PoseDataset(self.info.root, self.info.val_indices)
-        self.sampler = EpochSampler(len(self.train_set), seed=t.seed, flip=config.data.flip)
+        self.synthetic_set = self._synthetic_set()
+        mixture = self.train_set if self.synthetic_set is None else MixedPoseDataset([self.train_set, self.synthetic_set])
+        self.sampler = EpochSampler(len(mixture), seed=t.seed, flip=config.data.flip)
         d = config.data
         loader = DataLoader(
-            self.train_set,
+            mixture,
             batch_size=t.batch_size,
             sampler=self.sampler,
             collate_fn=collate_batch,
@@ -844,6 +870,27 @@ class Trainer:
         save_png(grid, sample_grid_path(self.run_dir, step))
         self.log_image("samples", grid, step, caption="rows: " + ", ".join(GRID_ROWS))
 
+    def _synthetic_set(self) -> PoseDataset | None:
+        """data.synthetic's samples mixed into training (a seeded subset sized by
+        data.synthetic_fraction), after checking they are drawn like the user's samples."""
+        d = self.config.data
+        if not d.synthetic or d.synthetic_fraction <= 0:
+            return None
+        try:
+            info = validate_dataset(d.synthetic, image_size=self.config.model.image_size)
+        except DatasetError as err:
+            raise TrainingError(f"data.synthetic: {err}") from None
+        for name, ours, theirs in (("background", self.info.background, info.background),
+                                   ("framing", self.info.framing, info.framing)):
+            if ours != theirs:
+                raise TrainingError(f"data.synthetic {info.root}: its {name} {theirs} differs from {self.info.root}'s "
+                                    f"{ours}; prepare both with the same settings")
+        available = np.sort(np.concatenate([info.train_indices, info.val_indices]))
+        wanted = round(d.synthetic_fraction / (1 - d.synthetic_fraction) * len(self.train_set))
+        rng = np.random.default_rng([self.config.training.seed, 11])
+        picked = np.sort(rng.choice(available, size=min(wanted, len(available)), replace=False))
+        return PoseDataset(info.root, picked)
+
     # --- export ----------------------------------------------------------------------------
 
     def export(self) -> Path | None:
@@ -867,8 +914,11 @@ class Trainer:
             },
             "training": {"step": self.state.global_step, "ema": self.ema is not None, "run_dir": str(self.run_dir)},
         }
-        train_poses = torch.from_numpy(self.train_set.landmarks())
-        out = net.save_pretrained(self.run_dir / MODEL_DIR, extra_config=extra_config, extra_tensors={"train_poses": train_poses})
+        tensors = {"train_poses": torch.from_numpy(self.train_set.landmarks())}
+        if self.synthetic_set is not None:  # poses the model also saw, for the coverage warning
+            tensors["synthetic_poses"] = torch.from_numpy(self.synthetic_set.landmarks())
+        out = net.save_pretrained(self.run_dir / MODEL_DIR, extra_config=extra_config, extra_tensors=tensors)
+        write_model_card(out, manifest=info.manifest)  # new weights: any earlier evaluation no longer applies
         self.log(f"exported the {'EMA ' if self.ema is not None else ''}model at step {self.state.global_step} to {out}")
         return out
 

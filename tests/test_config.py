@@ -34,6 +34,7 @@ def test_small_config_is_the_cpu_default():
     config = load_config(CONFIGS / "small.yaml")
     assert config.logging.report_to == "wandb"
     assert config.training.max_minutes is not None  # the main job fits its time on any CPU
+    assert config.training.init_from == "pose-prior"  # and starts from the shipped pre-trained model
 
 
 @pytest.mark.parametrize("name", ["small", "base", "large"])

@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader
 from poseguide.dataset import (
     DatasetError,
     EpochSampler,
+    MixedPoseDataset,
     PoseDataset,
     collate_batch,
     steps_per_epoch,
@@ -83,6 +84,24 @@ def test_batch_read_matches_items(info):
         single = data[i]
         for key in ("image", "mask", "landmarks", "index", "flipped"):
             assert torch.equal(batch[key][row], single[key]), key
+
+
+def test_mixed_dataset_reads_each_part_and_mirrors_after_all_of_them(info):
+    """Items 0..a-1 are the first part's, a..a+b-1 the second's; item i + a + b is item i mirrored."""
+    first = PoseDataset(info.root, info.train_indices[:3])
+    second = PoseDataset(info.root, info.val_indices[:2])
+    mixed = MixedPoseDataset([first, second])
+    assert len(mixed) == 5
+    items = [4, 0, 3 + 5, 1 + 5, 2]  # second's last, first's first, second's first mirrored, ...
+    batch = mixed.__getitems__(items)
+    expected = [second[1], first[0], second[0 + 2], first[1 + 3], first[2]]
+    for row, single in enumerate(expected):
+        for key in ("image", "mask", "landmarks", "index", "flipped"):
+            assert torch.equal(batch[key][row], single[key]), (row, key)
+    assert batch["part"].tolist() == [1, 0, 1, 0, 0]
+    assert batch["flipped"].tolist() == [False, False, True, True, False]
+    with pytest.raises(IndexError):
+        mixed.__getitems__([10])
 
 
 def test_epoch_sampler_is_a_function_of_seed_and_epoch():

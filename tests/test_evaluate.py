@@ -165,6 +165,13 @@ def test_same_seed_other_batch_size_gives_the_same_report_and_compare_prints_bot
     assert second["compared_with"] == str(report_dir)
     # the comparison also works from the API, reading the report from its directory
     assert "PSNR (dB)" in comparison_text(second, load_report(report_dir))
+    # the model card now holds this run's numbers, with links that lead to its pictures
+    card_path = tiny_model_dir / "README.md"
+    assert f"updated the model card {card_path}" in stdout
+    card = card_path.read_text()
+    assert f"| pose PCK@0.1, random appearance | {second['pose']['samples']['pck@0.1']:.3f} |" in card
+    link = card.split("![pose](", 1)[1].split(")", 1)[0]
+    assert (tiny_model_dir / link).resolve() == (out / "pose.png").resolve()
 
 
 # --- one-line errors, exit status 2 --------------------------------------------------------------

@@ -214,3 +214,32 @@ def test_invalid_configs_are_refused():
         ModelConfig(image_size=100, channels=(16, 32, 64))
     with pytest.raises(ValueError, match="cond_dropout"):
         ModelConfig(cond_dropout=1.0)
+
+
+@pytest.mark.slow
+def test_the_shipped_pose_prior_loads_and_draws_a_person_with_raised_arms(prepared_dataset):
+    """poseguide/pose_prior (scripts/build_pose_prior.sh) is a small model; drawn in a real
+    walker's pose with both arms swung overhead, MediaPipe finds a person whose wrists are
+    above the shoulders."""
+    import numpy as np
+
+    from poseguide import landmarks as lm
+    from poseguide import pose_edits
+    from poseguide.extract import PoseEstimator
+    from poseguide.generate import composite, to_rgba
+    from poseguide.model import POSE_PRIOR_DIR, preset
+
+    model = PoseCVAE.from_pretrained(POSE_PRIOR_DIR)
+    assert model.config.to_dict() == {**preset("small").to_dict(), "cond_dropout": model.config.cond_dropout}
+    walker = np.load(prepared_dataset / "landmarks.npy")[0]
+    raised = pose_edits.swing_limb(pose_edits.swing_limb(walker, "left_arm", 170, 175), "right_arm", 170, 175)
+    with torch.no_grad():
+        rgb, alpha = model.decode(model.prior_mean[None], torch.from_numpy(raised)[None])
+    image = composite(to_rgba(rgb, alpha), (128, 128, 128))[0]
+    with PoseEstimator() as estimator:
+        found = estimator(np.ascontiguousarray(image))
+    assert found is not None
+    pose = found[0]
+    i = lm.INDEX
+    shoulders = min(pose[i["left_shoulder"], 1], pose[i["right_shoulder"], 1])
+    assert max(pose[i["left_wrist"], 1], pose[i["right_wrist"], 1]) < shoulders

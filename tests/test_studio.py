@@ -166,7 +166,7 @@ def test_canvas_value_holds_the_redrawn_image(studio):
 
 def test_export_writes_rgba_png_and_keypoints(studio):
     pose = lm.flip_horizontal(studio.preset("walk"))
-    png, keypoints = studio.export(pose, studio.look(1, 0.7))
+    png, keypoints, openpose = studio.export(pose, studio.look(1, 0.7))
     with Image.open(png) as im:
         assert im.mode == "RGBA" and im.size == (64, 64)
         rgba = np.asarray(im)
@@ -174,6 +174,11 @@ def test_export_writes_rgba_png_and_keypoints(studio):
     read = lm.read_keypoints(keypoints)
     assert read.image_size == (64, 64)
     np.testing.assert_allclose(read.landmarks, pose, atol=1e-6)
+    # The OpenPose file holds the same body joints: poseformats' auto-detecting reader, the one
+    # the page's file upload uses, frames it back to the pose.
+    assert json.loads(openpose.read_text())["people"][0]["pose_keypoints_2d"]
+    assert studio.pose_from_file(openpose)[list(lm.BODY_JOINTS), :2] == pytest.approx(
+        studio.gen.frame_pose(pose, (1, 1))[list(lm.BODY_JOINTS), :2], abs=0.02)
 
 
 def test_animation_has_a_frame_per_interpolated_pose(studio):

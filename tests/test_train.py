@@ -163,6 +163,9 @@ def test_run_writes_rotated_checkpoints_samples_metrics_and_model(full_run, prep
     info = validate_dataset(prepared_dataset)
     landmarks = np.load(prepared_dataset / "landmarks.npy")
     assert torch.equal(tensors["train_poses"], torch.from_numpy(landmarks[info.train_indices]))
+    card = (full_run / "model" / "README.md").read_text()  # the export's model card
+    assert f"- samples: {len(info.train_indices)} for training, {len(info.val_indices)} held out" in card
+    assert "Not evaluated yet" in card
 
     # W&B wrote an offline run into the run dir under the stored id.
     run_id = (full_run / "wandb-run-id").read_text().strip()
@@ -587,3 +590,39 @@ def test_make_plan_resume_path_uses_the_runs_own_config(tmp_path):
         make_plan(_plan_args(output_dir=str(run), resume=str(older)))
     with pytest.raises(TrainingError, match="not a training checkpoint"):
         make_plan(_plan_args(output_dir=str(run), resume=str(tmp_path / "nowhere")))
+
+
+@pytest.mark.slow
+def test_synthetic_people_are_mixed_in_and_init_from_starts_from_a_model(full_run, config_file, prepared_dataset, tmp_path):
+    """data.synthetic adds another prepared dataset to the batches (here the same frames stand in
+    for renders): the model keeps the user's training poses for --random-pose and the mixed-in
+    ones for the coverage warning. training.init_from starts from a model's weights: with a
+    vanishing learning rate, the exported model equals the one it started from."""
+    run = tmp_path / "mixed"
+    proc = script("--config", str(config_file), "--output-dir", str(run), f"data.synthetic={prepared_dataset}",
+                  "data.synthetic_fraction=0.5", "training.max_steps=1")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    extras = load_file(str(run / "model" / "extras.safetensors"))
+    assert len(extras["synthetic_poses"]) == len(extras["train_poses"])  # 0.5 / (1 - 0.5) of them
+    # a synthetic set prepared differently is refused in one line
+    other = tmp_path / "other"
+    shutil.copytree(prepared_dataset, other)
+    manifest = json.loads((other / "manifest.json").read_text())
+    manifest["background"] = [1, 2, 3]
+    (other / "manifest.json").write_text(json.dumps(manifest))
+    proc = script("--config", str(config_file), "--output-dir", str(tmp_path / "bad"), f"data.synthetic={other}")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith(f"error: data.synthetic {other}: its background (1, 2, 3)")
+
+    run = tmp_path / "init"
+    proc = script("--config", str(config_file), "--output-dir", str(run), f"training.init_from={full_run / 'model'}",
+                  "training.learning_rate=1e-30", "training.lr_end=0", "training.max_steps=1", "training.use_ema=false")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    start = load_file(str(full_run / "model" / "model.safetensors"))
+    after = load_file(str(run / "model" / "model.safetensors"))
+    for name, value in start.items():
+        if not name.startswith(("prior_", "pose_prior_")):  # the prior is fitted again at export
+            torch.testing.assert_close(after[name], value, rtol=0, atol=1e-20, msg=name)
+    proc = script("--config", str(config_file), "--output-dir", str(tmp_path / "wrong"),
+                  f"training.init_from={full_run / 'model'}", "model.latent_dim=64")
+    assert proc.returncode == 2 and "training.init_from" in proc.stderr and "latent_dim" in proc.stderr
