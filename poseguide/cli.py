@@ -437,10 +437,54 @@ def _evaluate_main(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_studio(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "studio",
+        help="pose editor in the browser: drag a joint, see the person redrawn",
+        description="Serve a local web page that draws the trained person in a pose you edit: drag any joint "
+        "and the person is redrawn as you drag. Poses from presets, photos, keypoints files or the training "
+        "set; random looks or one from a photo; mirror, a strip of looks, keyframe animations, exports. "
+        "Needs the studio extra: pip install 'poseguide[studio]'.",
+    )
+    p.add_argument("--checkpoint", metavar="MODEL_DIR",
+                   help="an exported model dir, or a training run dir (its model/); default: the one run under ./runs")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=None, help="port (default: the first free one from 7860)")
+    p.add_argument("--share", action="store_true", help="also make a public gradio.live link (needs the internet)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
+                   help="auto: bf16 where the CPU/GPU computes it natively (AMX, Ampere+), else fp32 (default)")
+    p.set_defaults(func=_studio_main)
+
+
+def _studio_main(args: argparse.Namespace) -> int:
+    import importlib.util
+
+    if importlib.util.find_spec("gradio") is None:
+        raise UserError("the studio needs gradio: pip install 'poseguide[studio]'")
+    if args.port is not None and not 1 <= args.port <= 65535:
+        raise UserError(f"--port must be 1-65535, got {args.port}")
+    from poseguide.generate import GenerateError
+    from poseguide.model import ModelLoadError
+    from poseguide.studio import LOCALHOSTS, launch, make_studio
+
+    try:
+        studio = make_studio(args.checkpoint, args.device, args.precision)
+    except (GenerateError, ModelLoadError) as err:
+        raise UserError(" ".join(str(err).split())) from None
+    if args.host not in LOCALHOSTS:
+        print(f"warning: --host {args.host} lets other machines on the network use the studio (and this CPU)", file=sys.stderr)
+    if args.share:
+        print("warning: --share puts the studio on a public gradio.live link: anyone with the link can use it", file=sys.stderr)
+    launch(studio, args.host, args.port, args.share)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="poseguide", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_prepare, _add_pose, _add_show, _add_train, _add_generate, _add_evaluate):
+    for add in (_add_prepare, _add_pose, _add_show, _add_train, _add_generate, _add_evaluate, _add_studio):
         add(sub)
     return parser
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Create .venv (once) and install poseguide with its pinned stack into it.
 # Re-running is cheap: pip skips what is already installed.
+# --browser also installs Debian's Chromium and its driver when they are missing (the studio's
+# browser test drives them; scripts/test.sh asks for it), if apt-get may run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -16,3 +18,21 @@ echo "[setup] installing poseguide and its pinned dependencies into .venv (first
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".[test]"
 .venv/bin/python -c 'import mediapipe, torch, accelerate; print(f"[setup] ready: torch {torch.__version__}, mediapipe {mediapipe.__version__}, accelerate {accelerate.__version__}")'
+
+if [ "${1:-}" = "--browser" ] && ! { command -v chromium >/dev/null && command -v chromedriver >/dev/null; }; then
+    if [ "$(id -u)" = 0 ]; then
+        SUDO=()
+    elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+        SUDO=(sudo -n)
+    else
+        SUDO=(none)
+    fi
+    if [ "${SUDO[0]:-}" != none ] && command -v apt-get >/dev/null; then
+        echo "[setup] installing chromium and chromium-driver for the studio's browser test"
+        "${SUDO[@]}" apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq chromium chromium-driver >/dev/null
+    else
+        echo "[setup] no chromium, and apt-get needs root: the studio's browser test will be skipped" \
+             "(sudo apt-get install chromium chromium-driver)"
+    fi
+fi
