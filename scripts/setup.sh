@@ -16,3 +16,7 @@ echo "[setup] installing poseguide and its pinned dependencies into .venv (first
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".[test]"
 .venv/bin/python -c 'import mediapipe, torch, accelerate; print(f"[setup] ready: torch {torch.__version__}, mediapipe {mediapipe.__version__}, accelerate {accelerate.__version__}")'
+# anny builds its body-model data once (about 3 CPU minutes, 50 MB under ~/.cache/poseguide/anny);
+# doing it here keeps that out of the first `poseguide synth` and out of the tests' timing.
+echo "[setup] building the anny body model for poseguide synth (first run: about 3 minutes)"
+.venv/bin/python -c 'from poseguide.synth import BodyModel; BodyModel()'
