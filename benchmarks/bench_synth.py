@@ -24,19 +24,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--num", type=int, default=320)
     parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, os.cpu_count() or 1])
     args = parser.parse_args()
     hw = hardware.detect("cpu")
-    print(f"hardware: {hw.summary()}; {torch.get_num_threads()} threads")
+    print(f"hardware: {hw.summary()}")
     start = time.perf_counter()
     body = BodyModel()
     print(f"anny model loaded in {time.perf_counter() - start:.1f} s ({len(body.faces)} triangles)")
-    with tempfile.TemporaryDirectory(prefix="bench-synth-") as tmp:
-        synthesize(tmp, SynthSettings(num=CHUNK, size=args.size), progress=False, body=body)  # warm-up
-        load = os.getloadavg()
-        result = synthesize(tmp, SynthSettings(num=CHUNK + args.num, size=args.size), progress=False, body=body)
-    rate = result["rendered"] / result["seconds"]
-    print(f"{result['rendered']} renders at {args.size} px in {result['seconds']:.1f} s: {rate:.1f} renders/s "
-          f"({rate * 600:.0f} per 10 minutes); load average before {load[0]:.2f}, after {os.getloadavg()[0]:.2f}")
+    for workers in args.workers:
+        with tempfile.TemporaryDirectory(prefix="bench-synth-") as tmp:
+            synthesize(tmp, SynthSettings(num=CHUNK, size=args.size), progress=False, body=body)  # warm-up
+            load = os.getloadavg()
+            # the timed part includes starting the worker processes and loading their models
+            result = synthesize(tmp, SynthSettings(num=CHUNK + args.num, size=args.size), progress=False,
+                                body=body, workers=workers)
+        rate = result["rendered"] / result["seconds"]
+        threads = torch.get_num_threads() if workers == 1 else 1
+        print(f"{workers} process(es) x {threads} thread(s): {result['rendered']} renders at {args.size} px in "
+              f"{result['seconds']:.1f} s: {rate:.1f} renders/s ({rate * 600:.0f} per 10 minutes); "
+              f"load average before {load[0]:.2f}, after {os.getloadavg()[0]:.2f}", flush=True)
 
 
 if __name__ == "__main__":

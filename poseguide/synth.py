@@ -38,6 +38,7 @@ from poseguide.raster import rasterize
 MANIFEST = "manifest.json"
 RENDERS = "renders.csv"
 IMAGES = "images"
+SHEET = "contact-sheet.png"
 PARTS = ".parts"  # one CSV per finished chunk of images, merged into renders.csv at the end
 FORMAT = "poseguide-synth"
 VERSION = 1
@@ -334,7 +335,6 @@ class BodyModel:
 
         cache = anny_cache_dir()
         anny.paths.set_anny_cache_path(cache)
-        torch.set_grad_enabled(False)
         self.version = anny.__version__
         # Plain torch skinning: anny's default on a CPU compiles a Warp kernel first (seconds, and a cache).
         self.model = anny.Anny(pose_parameterization="local-ref", skinning_method="lbs").float()
@@ -343,7 +343,8 @@ class BodyModel:
             for stale in [*cache.glob("v*/load_data_*.safetensors"), *cache.glob("v*/build_model_data_*.safetensors")]:
                 stale.unlink(missing_ok=True)
         self.bone_index = {label: i for i, label in enumerate(self.model.bone_labels)}
-        rest = self.model(phenotype_kwargs=None)
+        with torch.no_grad():
+            rest = self.model(phenotype_kwargs=None)
         verts = rest["vertices"][0].double().numpy()
         heads = rest["bone_poses"][0, :, :3, 3].double().numpy()
         self.faces = self._triangles(verts)
@@ -443,7 +444,10 @@ class BodyModel:
                 label = f"{bone}.{ANNY_SIDE[side]}"
                 if label in self.bone_index:
                     out[f"{side}_{finger}"] = ("bone", self.bone_index[label])
-        names = [n for n in MEDIAPIPE_NAMES if n in out]
+        missing = [n for n in MEDIAPIPE_NAMES if n not in out]
+        if missing:
+            raise RuntimeError(f"this anny model has no place for the landmarks {missing}")
+        names = list(MEDIAPIPE_NAMES)
         self.joint_names = tuple(names)
         dense = [out[n] for n in names if not isinstance(out[n], tuple)]
         self._joint_weights = torch.from_numpy(np.stack(dense)).float()
@@ -489,7 +493,8 @@ class BodyModel:
 
     def posed(self, params: torch.Tensor, phenotypes: torch.Tensor) -> dict:
         """anny's forward pass: vertices and bone poses, for a batch of (J, 4, 4) rotations and phenotype rows."""
-        return self.model(pose_parameters=params, phenotype_kwargs=phenotypes)
+        with torch.no_grad():
+            return self.model(pose_parameters=params, phenotype_kwargs=phenotypes)
 
 
 # ----------------------------------------------------------------------------- appearance and camera
@@ -594,6 +599,7 @@ def _vertex_normals(verts: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.normalize(normals, dim=-1)
 
 
+@torch.no_grad()
 def render(body: BodyModel, poses: list[dict[str, float]], scenes: list[Scene], size: int) -> Render:
     """Draw one picture per (pose, scene)."""
     params = torch.stack([body.pose_parameters(p) for p in poses])
@@ -689,8 +695,8 @@ def describe(settings: SynthSettings, index: int, phenotype_labels: list[str]) -
     return pose, sample_scene(rng, phenotype_labels)
 
 
-def _columns(joint_names: tuple[str, ...]) -> list[str]:
-    return ["file", "family", "seed", "yaw"] + [f"{n}_{c}" for n in joint_names for c in ("x", "y")]
+def _columns() -> list[str]:
+    return ["file", "family", "seed", "yaw"] + [f"{n}_{c}" for n in MEDIAPIPE_NAMES for c in ("x", "y")]
 
 
 def _done_indices(out: Path) -> dict[int, list[str]]:
@@ -709,10 +715,10 @@ def _done_indices(out: Path) -> dict[int, list[str]]:
     return rows
 
 
-def _write_manifest(out: Path, settings: SynthSettings, body_version: str, joint_names, rendered: int, complete: bool, seconds: float) -> None:
+def _write_manifest(out: Path, settings: SynthSettings, anny_version: str, rendered: int, complete: bool, seconds: float) -> None:
     data = {
         "format": FORMAT, "version": VERSION, **settings.key(), "num": settings.num,
-        "anny_version": body_version, "joints": list(joint_names), "rendered": rendered,
+        "anny_version": anny_version, "rendered": rendered,
         "complete": complete, "render_seconds": round(seconds, 1),
         "counts": {f: sum(1 for i in range(settings.num) if family_of(settings, i) == f) for f in settings.families},
     }
@@ -739,41 +745,84 @@ def check_output(out: Path, settings: SynthSettings) -> None:
 
 
 def synthesize(out: str | os.PathLike, settings: SynthSettings, progress: bool | None = None,
-               body: BodyModel | None = None) -> dict:
+               body: BodyModel | None = None, workers: int = 1) -> dict:
     """Render pictures 0..num-1 into `out` that are not there yet, then write renders.csv and
-    the manifest. Returns the manifest's counts. Rerunning continues where it stopped."""
+    the manifest. Rerunning continues where it stopped. With several `workers`, each process
+    loads its own body model and renders whole chunks (one torch thread each: the many small
+    tensor operations of a chunk gain little from threads, whole chunks in parallel do)."""
+    import importlib.metadata
+
     from tqdm import tqdm
 
     out = Path(out)
     check_output(out, settings)
     (out / IMAGES).mkdir(parents=True, exist_ok=True)
     (out / PARTS).mkdir(exist_ok=True)
-    body = body or BodyModel()
+    version = importlib.metadata.version("anny")
     done = _done_indices(out)
     todo = [i for i in range(settings.num) if i not in done]
-    _write_manifest(out, settings, body.version, body.joint_names, len(done), False, 0.0)
+    _write_manifest(out, settings, version, len(done), False, 0.0)
+    chunks = [(str(out), settings, todo[c:c + CHUNK]) for c in range(0, len(todo), CHUNK)]
     start = time.perf_counter()
     bar = tqdm(total=settings.num, initial=settings.num - len(todo), unit="img", desc="synth",
                disable=(not progress) if progress is not None else None)
     try:
-        for c in range(0, len(todo), CHUNK):
-            chunk = todo[c:c + CHUNK]
-            described = [describe(settings, i, body.model.phenotype_labels) for i in chunk]
-            result = render(body, [p for p, _ in described], [s for _, s in described], settings.size)
-            rows = []
-            for k, i in enumerate(chunk):
-                _write_png(out / IMAGES / image_name(i), result.images[k])
-                xy = [f"{v:.2f}" for v in result.joints[k].reshape(-1)]
-                rows.append([image_name(i), family_of(settings, i), image_seed(settings.seed, i), f"{described[k][1].yaw:.1f}", *xy])
-                done[i] = [str(v) for v in rows[-1]]
-            _write_csv(out / PARTS / f"{chunk[0]:06d}-{chunk[-1]:06d}.csv", _columns(body.joint_names), rows)
-            bar.update(len(chunk))
+        if not chunks:
+            pass
+        elif workers <= 1 or len(chunks) <= 1:
+            _WORKER["body"] = body or BodyModel()
+            results = map(_render_chunk, chunks)
+            _finish(results, done, bar)
+        else:
+            import multiprocessing as mp
+
+            pool = mp.get_context("spawn").Pool(min(workers, len(chunks)), initializer=_init_worker)
+            try:
+                _finish(pool.imap_unordered(_render_chunk, chunks), done, bar)
+            finally:
+                pool.terminate()  # each chunk is on disk before its result arrives
+                pool.join()
     finally:
         bar.close()
+        _WORKER.clear()
     seconds = time.perf_counter() - start
-    _write_csv(out / RENDERS, _columns(body.joint_names), [done[i] for i in range(settings.num)])
-    _write_manifest(out, settings, body.version, body.joint_names, settings.num, True, seconds)
+    _write_csv(out / RENDERS, _columns(), [done[i] for i in range(settings.num)])
+    _write_manifest(out, settings, version, settings.num, True, seconds)
+    contact_sheet(out, out / SHEET)
     return {"rendered": len(todo), "kept": settings.num - len(todo), "seconds": seconds}
+
+
+_WORKER: dict = {}
+
+
+def _init_worker() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the pool on Ctrl-C
+    torch.set_num_threads(1)
+    _WORKER["body"] = BodyModel()
+
+
+def _render_chunk(args: tuple[str, SynthSettings, list[int]]) -> list[list[str]]:
+    """Draw one chunk of pictures and write them and their part file; returns the rows."""
+    out, settings, chunk = Path(args[0]), args[1], args[2]
+    body = _WORKER["body"]
+    described = [describe(settings, i, body.model.phenotype_labels) for i in chunk]
+    result = render(body, [p for p, _ in described], [s for _, s in described], settings.size)
+    rows = []
+    for k, i in enumerate(chunk):
+        _write_png(out / IMAGES / image_name(i), result.images[k])
+        xy = [f"{v:.2f}" for v in result.joints[k].reshape(-1)]
+        rows.append([image_name(i), family_of(settings, i), str(image_seed(settings.seed, i)), f"{described[k][1].yaw:.1f}", *xy])
+    _write_csv(out / PARTS / f"{chunk[0]:06d}-{chunk[-1]:06d}.csv", _columns(), rows)
+    return rows
+
+
+def _finish(results, done: dict[int, list[str]], bar) -> None:
+    for rows in results:
+        for row in rows:
+            done[int(Path(row[0]).stem)] = row
+        bar.update(len(rows))
 
 
 def _write_png(path: Path, rgb: np.ndarray) -> None:
@@ -791,3 +840,28 @@ def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
     writer.writerow(header)
     writer.writerows(rows)
     atomicfile.write_text(path, buf.getvalue())
+
+
+def contact_sheet(out: str | os.PathLike, path: str | os.PathLike, num: int = 28, skeleton: bool = True, ncol: int = 7) -> Path:
+    """The first `num` pictures of a synth folder, captioned with their pose family and, with
+    `skeleton`, overlaid with their true joints from renders.csv (to check both at a glance)."""
+    import cv2
+
+    from poseguide import landmarks as lm
+    from poseguide.visualize import draw_skeleton, make_grid, save_png
+
+    out = Path(out)
+    with open(out / RENDERS, newline="") as f:
+        rows = list(csv.DictReader(f))[:num]
+    tiles = []
+    for row in rows:
+        image = cv2.imread(str(out / IMAGES / row["file"]))[..., ::-1]
+        if skeleton:
+            size = image.shape[1], image.shape[0]
+            pose = np.zeros((lm.NUM_LANDMARKS, 4), np.float32)
+            for i, name in enumerate(lm.NAMES):
+                if f"{name}_x" in row:
+                    pose[i] = float(row[f"{name}_x"]) / size[0], float(row[f"{name}_y"]) / size[1], 0, 1
+            image = draw_skeleton(image, pose)
+        tiles.append(image)
+    return save_png(make_grid(tiles, ncol=min(ncol, len(tiles)), captions=[r["family"] for r in rows]), path)
