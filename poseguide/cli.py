@@ -87,7 +87,7 @@ def _prepare_main(args: argparse.Namespace) -> int:
             min_mask_agreement=args.min_mask_agreement,
             val_fraction=args.val_fraction,
         )
-        workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
+        workers = args.workers
         if workers < 1:
             raise PrepareError(f"--workers must be at least 1, got {workers}")
         report = prepare(args.inputs, args.out, settings, workers=workers, progress=False if args.no_progress else None)
@@ -422,7 +422,8 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="the same seed draws the same pictures (default 0)")
     p.add_argument("--families", nargs="+", default=None, metavar="FAMILY",
                    help="pose families, taken in turn (default all: " + ", ".join(SYNTH_FAMILIES) + ")")
-    p.add_argument("--workers", type=int, default=None, metavar="N", help="parallel processes (default: CPU count)")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="parallel processes, one torch thread each (default 1, which uses every core through torch threads)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_synth_main)
 
@@ -435,14 +436,12 @@ SYNTH_FAMILIES = (
 
 
 def _synth_main(args: argparse.Namespace) -> int:
-    import os
-
     from poseguide.synth import FAMILIES, SynthError, SynthSettings, synthesize
 
     try:
         settings = SynthSettings(num=args.num, size=args.size, seed=args.seed,
                                  families=tuple(args.families) if args.families else FAMILIES)
-        workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
+        workers = args.workers
         if workers < 1:
             raise SynthError(f"--workers must be at least 1, got {workers}")
         result = synthesize(args.out, settings, progress=False if args.no_progress else None, workers=workers)
