@@ -87,7 +87,7 @@ def _prepare_main(args: argparse.Namespace) -> int:
             min_mask_agreement=args.min_mask_agreement,
             val_fraction=args.val_fraction,
         )
-        workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
+        workers = args.workers
         if workers < 1:
             raise PrepareError(f"--workers must be at least 1, got {workers}")
         report = prepare(args.inputs, args.out, settings, workers=workers, progress=False if args.no_progress else None)
@@ -478,13 +478,60 @@ def _studio_main(args: argparse.Namespace) -> int:
     if args.share:
         print("warning: --share puts the studio on a public gradio.live link: anyone with the link can use it", file=sys.stderr)
     launch(studio, args.host, args.port, args.share)
+
+
+def _add_synth(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "synth",
+        help="render synthetic people in many poses (anny body model) as training photos",
+        description="Render people of random shape, skin tone and clothing from the anny body model in random "
+        "poses of named families, seen from any side, as OUT/images/*.png, with the true 2-D joints in "
+        "OUT/renders.csv. Feed OUT/images to `poseguide prepare`. Rerun the same command to resume.",
+    )
+    p.add_argument("out", metavar="OUT", help="output folder, created if needed")
+    p.add_argument("--num", type=int, required=True, metavar="N", help="number of pictures")
+    p.add_argument("--size", type=int, default=256, help="side of the square pictures in pixels, 64-2048 (default 256)")
+    p.add_argument("--seed", type=int, default=0, help="the same seed draws the same pictures (default 0)")
+    p.add_argument("--families", nargs="+", default=None, metavar="FAMILY",
+                   help="pose families, taken in turn (default all: " + ", ".join(SYNTH_FAMILIES) + ")")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="parallel processes, one torch thread each (default 1, which uses every core through torch threads)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_synth_main)
+
+
+# poseguide.synth.FAMILIES, without importing torch for --help (a test keeps them equal)
+SYNTH_FAMILIES = (
+    "arms_overhead", "arms_out", "arms_forward", "arms_crossed", "one_arm_raised",
+    "crouch", "kneel", "sit", "kick", "lunge", "lean", "turn", "walk", "stand",
+)
+
+
+def _synth_main(args: argparse.Namespace) -> int:
+    from poseguide.synth import FAMILIES, SynthError, SynthSettings, synthesize
+
+    try:
+        settings = SynthSettings(num=args.num, size=args.size, seed=args.seed,
+                                 families=tuple(args.families) if args.families else FAMILIES)
+        workers = args.workers
+        if workers < 1:
+            raise SynthError(f"--workers must be at least 1, got {workers}")
+        result = synthesize(args.out, settings, progress=False if args.no_progress else None, workers=workers)
+    except SynthError as err:
+        raise UserError(str(err)) from None
+    except OSError as err:
+        if err.errno not in _WRITE_ERRNOS:
+            raise
+        raise _write_error(err, args.out) from None
+    print(f"wrote {args.out}: {settings.num} pictures ({result['rendered']} rendered now, "
+          f"{result['kept']} already there) in {result['seconds']:.0f} s; joints in {args.out}/renders.csv")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="poseguide", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_prepare, _add_pose, _add_show, _add_train, _add_generate, _add_evaluate, _add_studio):
+    for add in (_add_prepare, _add_pose, _add_show, _add_synth, _add_train, _add_generate, _add_evaluate, _add_studio):
         add(sub)
     return parser
 
