@@ -73,8 +73,6 @@ def _rgb(text: str) -> tuple[int, int, int]:
 
 
 def _prepare_main(args: argparse.Namespace) -> int:
-    import os
-
     from poseguide.prepare import PrepareError, PrepareSettings, prepare
 
     try:

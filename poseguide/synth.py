@@ -25,9 +25,9 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 import torch
@@ -442,7 +442,6 @@ class BodyModel:
             out[f"{side}_heel"] = at(ankle + np.array([0, -0.06, -0.06]), low)
             toes = np.flatnonzero(own)
             out[f"{side}_foot_index"] = at(body_verts[toes[np.argmax(body_verts[toes, 2])]], own)
-            hand = (parts == PARTS_ORDER.index("hand")) & (np.sign(body_verts[:, 0]) == SIDE_SIGN[side])
             for finger, bone in (("index", "finger2-1"), ("pinky", "finger5-1"), ("thumb", "finger1-2")):
                 label = f"{bone}.{ANNY_SIDE[side]}"
                 if label in self.bone_index:
