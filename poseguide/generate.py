@@ -226,20 +226,8 @@ class Generator:
         except (TypeError, ValueError) as err:
             raise ModelLoadError(f"{where}: bad 'framing' section ({err})") from None
         check_framing_settings(framing_settings, where)
-        train_poses = tensors.get("train_poses")
-        if train_poses is not None:
-            train_poses = train_poses.float().numpy()
-            if train_poses.ndim != 3 or train_poses.shape[1:] != (lm.NUM_LANDMARKS, 4):
-                raise ModelLoadError(
-                    f"{model_dir / EXTRAS_NAME}: train_poses should be (N, 33, 4), found {tuple(train_poses.shape)}"
-                )
-        synthetic_poses = tensors.get("synthetic_poses")
-        if synthetic_poses is not None:
-            synthetic_poses = synthetic_poses.float().numpy()
-            if synthetic_poses.ndim != 3 or synthetic_poses.shape[1:] != (lm.NUM_LANDMARKS, 4):
-                raise ModelLoadError(
-                    f"{model_dir / EXTRAS_NAME}: synthetic_poses should be (M, 33, 4), found {tuple(synthetic_poses.shape)}"
-                )
+        train_poses = _poses(tensors, "train_poses", model_dir)
+        synthetic_poses = _poses(tensors, "synthetic_poses", model_dir)
         model = model.to(resolve_device(device)).eval()
         return cls(
             model=model,
@@ -472,6 +460,17 @@ class Generator:
                 rgb, alpha_logits = self.model.decode(zb, pb)
             out[start:stop] = to_rgba(rgb, alpha_logits)
         return out
+
+
+def _poses(tensors: dict[str, torch.Tensor], name: str, model_dir: Path) -> np.ndarray | None:
+    """A (N, 33, 4) pose array kept in a model's extras, or None; a wrong shape is one line."""
+    poses = tensors.get(name)
+    if poses is None:
+        return None
+    poses = poses.float().numpy()
+    if poses.ndim != 3 or poses.shape[1:] != (lm.NUM_LANDMARKS, 4):
+        raise ModelLoadError(f"{model_dir / EXTRAS_NAME}: {name} should be (N, 33, 4), found {tuple(poses.shape)}")
+    return poses
 
 
 def _best_person(image: np.ndarray, source: str, estimator=None):
