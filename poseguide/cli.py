@@ -73,6 +73,8 @@ def _rgb(text: str) -> tuple[int, int, int]:
 
 
 def _prepare_main(args: argparse.Namespace) -> int:
+    import os
+
     from poseguide.prepare import PrepareError, PrepareSettings, prepare
 
     try:
@@ -85,7 +87,7 @@ def _prepare_main(args: argparse.Namespace) -> int:
             min_mask_agreement=args.min_mask_agreement,
             val_fraction=args.val_fraction,
         )
-        workers = args.workers
+        workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
         if workers < 1:
             raise PrepareError(f"--workers must be at least 1, got {workers}")
         report = prepare(args.inputs, args.out, settings, workers=workers, progress=False if args.no_progress else None)

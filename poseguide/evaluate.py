@@ -305,7 +305,7 @@ def unseen_pose_scores(generator, poses: np.ndarray, z: torch.Tensor, background
     coverage = generator.coverage()
 
     def samples_and_scores(targets: np.ndarray, desc: str) -> tuple[dict, np.ndarray, np.ndarray]:
-        samples = generate_batched(generator, z[: len(targets)], targets, background, settings, desc)
+        samples, _ = generate_batched(generator, z[: len(targets)], targets, background, settings, desc)
         detected = detect_poses(samples, estimator, settings, f"MediaPipe {desc}")
         entry = {"samples": score(detected, targets)}
         if len(targets) >= 2:

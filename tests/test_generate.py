@@ -422,7 +422,7 @@ def _bad_cases(tmp: Path, poses: dict[str, Path], model: Path, no_person: Path, 
     pose = str(poses["frame-0120"])
     return {
         "malformed JSON": (["--pose", _write(tmp / "broken.json", '{"format": "mediapipe-pose-33", "landmarks": [')], "malformed JSON"),
-        "wrong count": (["--pose", _write(tmp / "short.json", json.dumps([[0.5, 0.5]] * 30))], "expected 33 landmarks, got 30"),
+        "wrong count": (["--pose", _write(tmp / "short.json", json.dumps([[0.5, 0.5]] * 30))], "30 joints; poseguide reads 17, 18, 25 (or 33, its own)"),
         "NaN": (["--pose", _write(tmp / "nan.json", json.dumps(nan))], "NaN"),
         "out of range": (["--pose", _write(tmp / "far.json", json.dumps(far))], "within [-0.5, 1.5]"),
         "too few visible": (["--pose", _write(tmp / "hidden.json", json.dumps(hidden))], "body joints are visible"),
