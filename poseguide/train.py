@@ -158,12 +158,15 @@ class TimeBudget:
     """Fits max_steps to training.max_minutes from the measured speed of the first steps.
 
     The steps timed all lie in the learning-rate warm-up (when it is long enough), whose rates do
-    not depend on max_steps, so a budgeted run equals an unbudgeted run of the chosen length.
+    not depend on max_steps, so a budgeted run equals an unbudgeted run of the chosen length,
+    unless the machine slows down later: the pace is checked again every RECHECK steps and
+    max_steps lowered (the schedule then decays faster) when the rest no longer fits.
     Validation, sample grids and the export are estimated from the step time: a forward pass is
     taken as a third of a training step, the prior fits run only the encoder (half of that).
     """
 
     SKIP = 2  # the first steps allocate memory and pick kernels
+    RECHECK = 25  # steps between checks of the pace once planned: max_steps is lowered, never raised
     # The plan ends at 90% of the budget: on a 2-core AVX2 CPU the later steps of the main job
     # ran 15% slower than the first ones timed (other load, memory growth), and a budget is a promise.
     MARGIN = 0.9
@@ -176,17 +179,23 @@ class TimeBudget:
         self.measure = min(10, max(3, t.lr_warmup_steps - self.SKIP))  # steps timed
         self.times: list[float] = []
         self.seen = 0
+        self.planned = False
+        self.pace = 0.0  # median seconds per step of the last steps timed
         self.num_train, self.num_val = num_train, num_val
 
     def observe(self, step: int, seconds: float) -> int | None:
         """Record that optimiser step `step` took `seconds`; once enough steps are timed,
-        return the max_steps that fits the budget."""
+        return the max_steps that fits the budget; after that, every RECHECK steps, the max_steps
+        that still fits at the pace of those steps (a shared machine slows down mid-run)."""
         self.seen += 1
-        if self.seen > self.SKIP:
-            self.times.append(seconds)
-        if len(self.times) < self.measure:
+        if self.seen <= self.SKIP:
             return None
-        return self.fit_steps(float(np.median(self.times)), step, time.perf_counter() - self.started)
+        self.times.append(seconds)
+        if len(self.times) < self.measure or (self.planned and len(self.times) < self.RECHECK):
+            return None
+        pace = float(np.median(self.times))
+        self.pace, self.times, self.planned = pace, [], True
+        return self.fit_steps(pace, step, time.perf_counter() - self.started)
 
     def overhead_steps(self, max_steps: int) -> float:
         """Validation, sample grids and export, in units of one training step's time."""
@@ -1043,9 +1052,8 @@ class Trainer:
                     progress.update(1)
                     steps_timed += 1
                     if budget is not None and (fitted := budget.observe(step, time.perf_counter() - step_began)) is not None:
-                        self.fix_max_steps(fitted, budget)
+                        self.fix_max_steps(min(fitted, t.max_steps) if self.state.budget_steps else fitted, budget)
                         progress.total = t.max_steps
-                        budget = None
                     stop = window["stop"]
                     window = self.new_window()
 
@@ -1107,16 +1115,18 @@ class Trainer:
         """Fix the run's length to `steps` (chosen by the time budget) in the state that every
         checkpoint saves and in the run's config.yaml."""
         t = self.config.training
-        per_step = float(np.median(budget.times))
-        self.log(
-            f"time budget {t.max_minutes:g} min: {per_step:.2f} s per step measured, "
-            f"{'max_steps ' + str(steps) if steps < t.max_steps else 'all ' + str(steps) + ' steps fit'}"
-            f"{f' (of {t.max_steps})' if steps < t.max_steps else ''}"
-        )
         if self.accelerator.num_processes > 1:  # every process must stop at the same step: rank 0 decides
             from accelerate.utils import broadcast
 
             steps = int(broadcast(torch.tensor([steps], device=self.device))[0])
+        replanned = bool(self.state.budget_steps)
+        if replanned and steps >= t.max_steps:
+            return
+        self.log(
+            f"time budget {t.max_minutes:g} min: {budget.pace:.2f} s per step {'now' if replanned else 'measured'}, "
+            f"{'max_steps ' + str(steps) if steps < t.max_steps else 'all ' + str(steps) + ' steps fit'}"
+            f"{f' (of {t.max_steps})' if steps < t.max_steps else ''}"
+        )
         t.max_steps = steps
         self.state.budget_steps = steps
         if self.is_main:

@@ -445,6 +445,27 @@ def test_time_budget_arithmetic():
     assert budget.fit_steps(100.0, done=12, elapsed=30.0) == 12  # nothing more fits: stop where it is
 
 
+def test_time_budget_checks_the_pace_again_after_planning():
+    """After the plan, every RECHECK steps the budget re-fits max_steps at the pace of those
+    steps: a machine that slows from 2 s to 3 s per step gets a shorter run; the trainer only
+    ever lowers max_steps."""
+    import time
+
+    from poseguide.config import load_config
+    from poseguide.train import TimeBudget
+
+    budget = TimeBudget(load_config(REPO / "configs" / "small.yaml"), 720, time.perf_counter() - 30.0,
+                        num_train=1949, num_val=128)
+    answers = [budget.observe(step, 2.0) for step in range(1, budget.SKIP + budget.measure + 1)]
+    assert answers[:-1] == [None] * (len(answers) - 1)
+    planned = answers[-1]
+    assert 290 <= planned <= 302 and budget.pace == 2.0  # 30 s (and a little) gone, as in the test above
+    start = budget.SKIP + budget.measure
+    answers = [budget.observe(step, 3.0) for step in range(start + 1, start + budget.RECHECK + 1)]
+    assert answers[:-1] == [None] * (budget.RECHECK - 1) and budget.pace == 3.0
+    assert answers[-1] < planned - 50  # (618 - ~30) s at 3 s per step
+
+
 # --- pure helpers: the learning-rate schedule and the start/resume plan -------------------------
 
 
