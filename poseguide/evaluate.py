@@ -27,6 +27,7 @@ need the posterior's variance, so they call the model's encoder and decoder dire
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -243,6 +244,12 @@ def _to_unit(images: np.ndarray) -> torch.Tensor:
 # --- scoring -----------------------------------------------------------------------------------
 
 
+def pck_entry(detected: np.ndarray, targets: np.ndarray, settings: EvalSettings) -> dict:
+    """PCK of re-detected poses against target poses over the body joints, as the report holds it."""
+    return _pck_entry(metrics.pck_counts(detected, targets, settings.pck_thresholds, lm.BODY_JOINTS,
+                                         settings.visibility_threshold))
+
+
 def _pck_entry(counts: metrics.PCKCounts) -> dict:
     pck = counts.pck()
     detected = counts.pck(only_detected=True)
@@ -299,8 +306,7 @@ def unseen_pose_scores(generator, poses: np.ndarray, z: torch.Tensor, background
     from poseguide.generate import GenerateError
 
     size = generator.image_size
-    th, vis = settings.pck_thresholds, settings.visibility_threshold
-    score = lambda pred, target: _pck_entry(metrics.pck_counts(pred, target, th, lm.BODY_JOINTS, vis))  # noqa: E731
+    score = functools.partial(pck_entry, settings=settings)
     rng = np.random.default_rng([settings.seed, 3])
     coverage = generator.coverage()
 
@@ -512,7 +518,7 @@ def evaluate(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir:
         timings["unseen_poses"] = time.perf_counter() - t
 
     th, vis = settings.pck_thresholds, settings.visibility_threshold
-    score = lambda pred, target: _pck_entry(metrics.pck_counts(pred, target, th, lm.BODY_JOINTS, vis))  # noqa: E731
+    score = functools.partial(pck_entry, settings=settings)
     pose = {
         "samples": score(det_posed, poses),
         "samples_z0": score(det_zero, poses),
