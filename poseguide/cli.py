@@ -58,6 +58,17 @@ def _add_prepare(sub: argparse._SubParsersAction) -> None:
                    help="keep a person only if mask and landmarks agree at least this much, 0-1 (default 0.5)")
     p.add_argument("--val-fraction", type=float, default=0.1, metavar="F",
                    help="fraction held out for validation, by file and by video segment (default 0.1)")
+    who = p.add_argument_group("whom to keep (change them on a finished DATA_DIR: only the last step reruns)")
+    who.add_argument("--reference", nargs="+", default=(), metavar="PHOTO",
+                     help="photos of the person wanted: keep only people who look like them (a whole video track at once)")
+    who.add_argument("--reference-distance", type=float, default=0.35, metavar="D",
+                     help="how unlike the references a kept person may look, 0-1 (default 0.35); check DATA_DIR/selection.png")
+    who.add_argument("--track", type=int, nargs="+", default=(), metavar="N",
+                     help="keep only these video tracks (`poseguide show DATA_DIR --people` numbers them)")
+    who.add_argument("--min-track-frames", type=int, default=1, metavar="N",
+                     help="drop people seen in fewer than N sampled frames of a video (passers-by; default 1)")
+    who.add_argument("--all-people", action="store_true",
+                     help="photos: keep every person found, not only the main subject of each photo")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_prepare_main)
 
@@ -75,9 +86,16 @@ def _rgb(text: str) -> tuple[int, int, int]:
 def _prepare_main(args: argparse.Namespace) -> int:
     import os
 
-    from poseguide.prepare import PrepareError, PrepareSettings, prepare
+    from poseguide.prepare import PrepareError, PrepareSettings, SelectionSettings, prepare
 
     try:
+        selection = SelectionSettings(
+            references=tuple(os.path.abspath(r) for r in args.reference),
+            reference_distance=args.reference_distance,
+            tracks=tuple(args.track),
+            min_track_frames=args.min_track_frames,
+            all_people=args.all_people,
+        )
         settings = PrepareSettings(
             size=args.size,
             every=args.every,
@@ -90,7 +108,8 @@ def _prepare_main(args: argparse.Namespace) -> int:
         workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
         if workers < 1:
             raise PrepareError(f"--workers must be at least 1, got {workers}")
-        report = prepare(args.inputs, args.out, settings, workers=workers, progress=False if args.no_progress else None)
+        report = prepare(args.inputs, args.out, settings, workers=workers, progress=False if args.no_progress else None,
+                         selection=selection)
     except PrepareError as err:
         raise UserError(str(err)) from None
     except OSError as err:
@@ -180,6 +199,8 @@ def _add_show(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--num", type=int, default=64, help="number of samples (default 64)")
     p.add_argument("--split", choices=("all", "train", "val"), default="all", help="which samples (default all)")
     p.add_argument("--seed", type=int, default=0, help="which samples are picked (default 0)")
+    p.add_argument("--people", action="store_true",
+                   help="instead: one tile per person tracked in the videos, numbered for `prepare --track` (default output DATA_DIR/people.png)")
     p.set_defaults(func=_show_main)
 
 
@@ -188,8 +209,22 @@ def _show_main(args: argparse.Namespace) -> int:
 
     from poseguide.dataset import DatasetError, validate_dataset
     from poseguide.prepare import PrepareError
-    from poseguide.visualize import dataset_contact_sheet, dataset_coverage_picture
+    from poseguide.visualize import dataset_contact_sheet, dataset_coverage_picture, people_sheet
 
+    if args.people:
+        output = Path(args.output) if args.output else Path(args.data_dir) / "people.png"
+        _check_output_file(output, "-o")
+        try:
+            validate_dataset(args.data_dir)
+            n = people_sheet(args.data_dir, output, num=args.num)
+        except (DatasetError, PrepareError) as err:
+            raise UserError(str(err)) from None
+        except OSError as err:
+            if err.errno not in _WRITE_ERRNOS:
+                raise
+            raise _write_error(err, output) from None
+        print(f"wrote {output}: {n} people; keep some with `poseguide prepare ... --out {args.data_dir} --track N [N ...]`")
+        return 0
     output = Path(args.output) if args.output else Path(args.data_dir) / "contact-sheet.png"
     coverage = output.with_name(f"{output.stem}-coverage.png")
     if args.num < 1:

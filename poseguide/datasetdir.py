@@ -5,7 +5,9 @@ version, the columns of its tables, and reading the manifest and the train/val s
 the names here. Nothing heavy is imported (no torch, cv2 or PIL), so any module can use it.
 
     manifest.json   {"format": FORMAT, "version": VERSION, "image_size", "background", "framing", ...}
-    samples.csv     one row per sample, SAMPLE_COLUMNS; `index` in order, `split` train or val
+    samples.csv     one row per sample, SAMPLE_COLUMNS; `index` in order, `split` train or val;
+                    `track` numbers one person's walk through a video (-1 in photos),
+                    `identity_distance` is the look's distance to the --reference photos
     skipped.csv     one row per frame or person left out, SKIP_COLUMNS
     images.npy      uint8 (N, S, S, 3)
     masks.npy       uint8 (N, S, S)
@@ -40,6 +42,7 @@ ARRAY_FILES = (IMAGES, MASKS, LANDMARKS)
 SAMPLE_COLUMNS = (
     "index", "split", "source", "frame", "person", "box_x0", "box_y0", "box_side",
     "source_width", "source_height", "detector_score", "pose_score", "mask_agreement",
+    "track", "identity_distance",
 )
 SKIP_COLUMNS = ("source", "frame", "reason", "detail")
 

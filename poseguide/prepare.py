@@ -14,6 +14,8 @@ Filters, each counted in skipped.csv and the manifest:
   too_small        the person's landmark box is under --min-person-px source pixels
   mask_disagree    the segmentation mask and the landmarks describe different things
   same_person      the same person found again from another proposal in the frame
+  other_person     not the person asked for: unlike the --reference photos, not the main
+                   subject of a photo, or a track left out by --track / --min-track-frames
   split_gap        a train frame too close in time to a validation segment (no leaks)
   near_duplicate   nearly identical to a sample already kept (web-scrape repeats)
 """
@@ -39,7 +41,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from poseguide import atomicfile, framing, landmarks as lm
+from poseguide import atomicfile, framing, identity, landmarks as lm
 from poseguide.datasetdir import (
     FORMAT, IMAGES, LANDMARKS, MANIFEST, MASKS, SAMPLE_COLUMNS, SAMPLES, SKIP_COLUMNS, SKIPPED, VERSION, name_text, read_manifest,
 )
@@ -47,6 +49,7 @@ from poseguide.decode import DecodeError, decode_image, is_media_path, is_video_
 from poseguide.extract import DetectorSettings
 
 STATE_FILE = "prepare-state.json"
+SELECTION_SHEET = "selection.png"  # who was kept and who left out, for the user to check
 SHARD_DIR = "shards"
 THUMB = 12  # near-duplicate descriptor: a THUMB x THUMB RGB thumbnail of the sample
 
@@ -57,6 +60,7 @@ REASONS = (
     "too_small",
     "mask_disagree",
     "same_person",
+    "other_person",
     "split_gap",
     "near_duplicate",
 )
@@ -137,6 +141,36 @@ class PrepareSettings:
         if "detector" in d:
             d["detector"] = DetectorSettings.from_dict(d["detector"])
         return cls(**d)
+
+
+@dataclass(frozen=True)
+class SelectionSettings:
+    """Which of the people found become samples. Unlike PrepareSettings these may change from
+    run to run on one DATA_DIR: only the final step reads them, so a new choice costs seconds.
+
+    With `references`, a person is kept when their look (identity.appearance_distance, 0-1) is
+    within `reference_distance` of the nearest reference person; in a video the decision is the
+    track's median, so it holds for every frame of one walk past the camera. Without them, a
+    photo keeps its main subject only (unless `all_people`) and a video keeps every track.
+    """
+
+    references: tuple[str, ...] = ()
+    reference_distance: float = 0.35
+    tracks: tuple[int, ...] = ()  # keep only these tracks (numbers as `poseguide show --people` draws them)
+    min_track_frames: int = 1
+    all_people: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.reference_distance <= 1.0:
+            raise PrepareError(f"--reference-distance must be in (0, 1], got {self.reference_distance}")
+        if self.min_track_frames < 1:
+            raise PrepareError(f"--min-track-frames must be at least 1, got {self.min_track_frames}")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["references"] = [name_text(r) for r in self.references]
+        d["tracks"] = list(self.tracks)
+        return d
 
 
 # ----------------------------------------------------------------------------- sources and units
@@ -284,12 +318,12 @@ def process_unit(unit: Unit, shard_dir: Path, settings: PrepareSettings, estimat
     """Decode, find people, filter, crop; write the unit's shard atomically."""
     import cv2
 
-    from poseguide import extract
+    from poseguide import extract, identity
 
     t0 = time.perf_counter()
     calls0 = estimator.calls
     finder = extract.PersonFinder(estimator, settings.detector, hog)
-    images, masks, lms, thumbs, rows, skips = [], [], [], [], [], []
+    images, masks, lms, thumbs, looks, rows, skips = [], [], [], [], [], [], []
     frames = 0
     try:
         for frame_no, (frame, image) in enumerate(_frames_of(unit, settings)):
@@ -311,6 +345,7 @@ def process_unit(unit: Unit, shard_dir: Path, settings: PrepareSettings, estimat
                 masks.append(sample.mask)
                 lms.append(sample.landmarks)
                 thumbs.append(cv2.resize(sample.image, (THUMB, THUMB), interpolation=cv2.INTER_AREA).reshape(-1))
+                looks.append(identity.appearance(sample.image, sample.mask, sample.landmarks))
                 rows.append(
                     {
                         "frame": frame,
@@ -331,6 +366,7 @@ def process_unit(unit: Unit, shard_dir: Path, settings: PrepareSettings, estimat
         "masks": np.stack(masks) if masks else np.zeros((0, size, size), np.uint8),
         "landmarks": np.stack(lms).astype(np.float32) if lms else np.zeros((0, lm.NUM_LANDMARKS, 4), np.float32),
         "thumbs": np.stack(thumbs) if thumbs else np.zeros((0, THUMB * THUMB * 3), np.uint8),
+        "appearance": np.stack(looks) if looks else np.zeros((0, *identity.DESCRIPTOR_SHAPE), np.float32),
     }
     seconds = time.perf_counter() - t0
     meta = {
@@ -406,6 +442,8 @@ class PrepareReport:
     frames_processed: int
     seconds: float
     bad_inputs: list[tuple[str, str]] = field(default_factory=list)
+    tracks: int = 0  # people followed through the videos
+    selection_sheet: Path | None = None
 
     def summary(self) -> str:
         skipped = ", ".join(f"{k} {v}" for k, v in self.skipped.items() if v) or "none"
@@ -418,6 +456,11 @@ class PrepareReport:
             lines.append(f"  bad input: {name_text(path)}: {reason}")  # as skipped.csv names it
         if len(self.bad_inputs) > 20:
             lines.append(f"  ... and {len(self.bad_inputs) - 20} more bad inputs (see {SKIPPED})")
+        if self.tracks:
+            lines.append(f"  {self.tracks} people tracked in the videos: `poseguide show {self.out} --people` draws them; "
+                         f"--track N... or --min-track-frames N chooses")
+        if self.selection_sheet is not None:
+            lines.append(f"  who was kept and who left out: {self.selection_sheet}")
         return "\n".join(lines)
 
 
@@ -463,6 +506,7 @@ def prepare(
     settings: PrepareSettings = PrepareSettings(),
     workers: int = 1,
     progress: bool | None = None,
+    selection: SelectionSettings = SelectionSettings(),
 ) -> PrepareReport:
     """Run (or resume, or extend) a dataset build. Raises PrepareError when nothing is usable."""
     t0 = time.perf_counter()
@@ -477,6 +521,7 @@ def prepare(
     if not found and not (out / STATE_FILE).exists():
         why = f" ({unreadable[0].path}: {unreadable[0].error})" if unreadable else ""
         raise PrepareError(f"no image or video files found in the inputs{why}")
+    references = reference_people(selection.references, settings) if selection.references else []
     out.mkdir(parents=True, exist_ok=True)
     with _lock(out):
         for stale in [*out.glob(".*.tmp"), *out.glob(".*.tmp.npy")]:  # left by a run that was killed
@@ -511,7 +556,7 @@ def prepare(
         units = [u for s in ordered for u in source_units(s, settings)]
         todo = [u for u in units if not (shard_dir / f"{u.key}.npz").exists()]
         frames_done = _run_units(todo, shard_dir, settings, workers, progress, sources)
-        report = consolidate(out, ordered, units, settings)
+        report = consolidate(out, ordered, units, settings, selection, references)
         report.units_done, report.units_total = len(todo), len(units)
         report.frames_processed = frames_done
         report.seconds = time.perf_counter() - t0
@@ -611,12 +656,15 @@ def assign_splits(entries: list[dict], sources: dict[str, Source], settings: Pre
             continue
         length = max(1, int(round(settings.segment_seconds * (src.fps or 25.0))))
         seg_len[path] = length
-        n = max(1, math.ceil(src.frame_count / length))
+        # Val segments are drawn from the segments that hold samples: in a long video where the
+        # person wanted appears in a few minutes only, a validation set without them is useless.
+        present = sorted({int(e["frame"]) // length for e in entries if e["source"] == path})
+        n = len(present)
         n_val = int(round(frac * n)) if n >= 2 else 0
         if frac > 0 and n >= 2:
             n_val = max(1, n_val)
         key = _split_key(path)
-        ranked = sorted(range(n), key=lambda s: (_hash01(f"{key}|{s}"), s))
+        ranked = sorted(present, key=lambda s: (_hash01(f"{key}|{s}"), s))
         val_segments[path] = set(ranked[:n_val])
     image_hash = {p: _hash01(_split_key(p)) for p, s in sources.items() if s.kind == "image"}
     out = []
@@ -683,7 +731,8 @@ def near_duplicates(thumbs: np.ndarray, poses: np.ndarray, settings: PrepareSett
     return dup
 
 
-def consolidate(out: Path, sources: list[Source], units: list[Unit], settings: PrepareSettings) -> PrepareReport:
+def consolidate(out: Path, sources: list[Source], units: list[Unit], settings: PrepareSettings,
+                selection: SelectionSettings = SelectionSettings(), references: list[dict] | None = None) -> PrepareReport:
     """Rebuild the final arrays, tables and manifest from every finished shard, in a fixed order."""
     shard_dir = out / SHARD_DIR
     by_path = {s.path: s for s in sources}
@@ -691,7 +740,7 @@ def consolidate(out: Path, sources: list[Source], units: list[Unit], settings: P
     skips: list[dict] = []
     bad_inputs: list[tuple[str, str]] = []
     shards: list[tuple[Path, int]] = []
-    thumbs, poses = [], []
+    thumbs, poses, looks = [], [], []
     for s in sources:
         if s.error is not None:
             skips.append({"source": s.path, "frame": 0, "reason": "bad_input", "detail": s.error})
@@ -706,6 +755,7 @@ def consolidate(out: Path, sources: list[Source], units: list[Unit], settings: P
             if n:
                 thumbs.append(z["thumbs"])
                 poses.append(z["landmarks"])
+                looks.append(z["appearance"] if "appearance" in z.files else _appearances(z))
         for sk in meta["skipped"]:
             skips.append({"source": unit.source, **sk})
             if sk["reason"] == "bad_input":
@@ -717,16 +767,30 @@ def consolidate(out: Path, sources: list[Source], units: list[Unit], settings: P
     size = settings.size
     thumbs_a = np.concatenate(thumbs) if thumbs else np.zeros((0, THUMB * THUMB * 3), np.uint8)
     poses_a = np.concatenate(poses) if poses else np.zeros((0, lm.NUM_LANDMARKS, 4), np.float32)
-    split = assign_splits(entries, by_path, settings) if n else []
+    looks_a = np.concatenate(looks) if looks else np.zeros((0, *identity.DESCRIPTOR_SHAPE), np.float32)
+    tracks = assign_tracks(entries, looks_a, by_path, settings)
+    chosen = select_people(entries, looks_a, tracks, by_path, selection, references or [])
+    for i, e in enumerate(entries):
+        e["track"] = int(tracks[i])
+        e["identity_distance"] = chosen["distance"][i]
+        if chosen["why"][i]:
+            skips.append({"source": e["source"], "frame": e["frame"], "reason": "other_person",
+                          "detail": f"person {e['person']}: {chosen['why'][i]}"})
+    selected = np.array([not w for w in chosen["why"]], dtype=bool)
+    # Split only the people kept, so that the validation set holds the person asked for.
+    split = ["gap"] * n
+    for i, s in zip(np.flatnonzero(selected), assign_splits([entries[i] for i in np.flatnonzero(selected)], by_path, settings)):
+        split[i] = s
     in_gap = np.array([s == "gap" for s in split], dtype=bool)
-    dup = near_duplicates(thumbs_a, poses_a, settings, ~in_gap) if n else np.zeros(0, bool)
-    keep = [i for i in range(n) if not in_gap[i] and not dup[i]]
+    dup = near_duplicates(thumbs_a, poses_a, settings, selected & ~in_gap) if n else np.zeros(0, bool)
+    keep = [i for i in range(n) if selected[i] and not in_gap[i] and not dup[i]]
     for i in range(n):
-        if in_gap[i] or dup[i]:
+        if selected[i] and (in_gap[i] or dup[i]):
             e = entries[i]
             skips.append({"source": e["source"], "frame": e["frame"],
                           "reason": "split_gap" if in_gap[i] else "near_duplicate",
                           "detail": f"person {e['person']}"})
+    _write_selection_sheet(out / SELECTION_SHEET, entries, shards, selected, chosen["distance"], references or [])
 
     sample_rows = []
     for k, i in enumerate(keep):
@@ -734,6 +798,7 @@ def consolidate(out: Path, sources: list[Source], units: list[Unit], settings: P
         sample_rows.append([
             k, split[i], name_text(e["source"]), e["frame"], e["person"], *[f"{v:.3f}" for v in e["box"]],
             e["source_width"], e["source_height"], e["detector_score"], e["pose_score"], e["mask_agreement"],
+            e["track"], "" if e["identity_distance"] is None else f"{e['identity_distance']:.3f}",
         ])
     counts = Counter(s["reason"] for s in skips)
     skipped = {r: counts.get(r, 0) for r in REASONS}
@@ -746,6 +811,7 @@ def consolidate(out: Path, sources: list[Source], units: list[Unit], settings: P
         "framing": settings.framing.to_dict(),
         "settings": settings.to_dict(),
         "counts": {"samples": len(keep), "train": len(keep) - n_val, "val": n_val, "skipped": skipped},
+        "selection": {**selection.to_dict(), "tracks_found": int(len(set(tracks[tracks >= 0].tolist())))},
         "sources": [
             {"path": name_text(s.path), "kind": s.kind, "frames": s.frame_count, "fps": s.fps, **({"error": s.error} if s.error else {})}
             for s in sources
@@ -765,7 +831,178 @@ def consolidate(out: Path, sources: list[Source], units: list[Unit], settings: P
     return PrepareReport(
         out=out, samples=len(keep), train=len(keep) - n_val, val=n_val, skipped=skipped,
         units_done=0, units_total=len(units), frames_processed=0, seconds=0.0, bad_inputs=bad_inputs,
+        tracks=int(len(set(tracks[tracks >= 0].tolist()))),
+        selection_sheet=(out / SELECTION_SHEET) if (out / SELECTION_SHEET).exists() else None,
     )
+
+
+def _appearances(shard) -> np.ndarray:
+    """Appearance descriptors of a shard written before they were stored in shards."""
+    return identity.appearances(shard["images"], shard["masks"], shard["landmarks"])
+
+
+def assign_tracks(entries: list[dict], looks: np.ndarray, sources: dict[str, Source], settings: PrepareSettings) -> np.ndarray:
+    """Track numbers for every entry, unique across the dataset; -1 for people in photos."""
+    tracks = np.full(len(entries), -1, np.int64)
+    by_source: dict[str, list[int]] = {}
+    for i, e in enumerate(entries):
+        if sources.get(e["source"]) is not None and sources[e["source"]].kind == "video":
+            by_source.setdefault(e["source"], []).append(i)
+    offset = 0
+    for path in sorted(by_source):
+        idx = np.array(by_source[path])
+        frames = np.array([entries[i]["frame"] for i in idx])
+        boxes = np.array([entries[i]["box"] for i in idx], np.float64)
+        local = identity.assign_tracks(frames, boxes, looks[idx], every=settings.every)
+        tracks[idx] = local + offset
+        offset += int(local.max()) + 1
+    return tracks
+
+
+def select_people(entries: list[dict], looks: np.ndarray, tracks: np.ndarray, sources: dict[str, Source],
+                  selection: SelectionSettings, references: list[dict]) -> dict:
+    """Who is kept: {"why": per entry, "" if kept else the reason it is not, "distance": per
+    entry, its distance to the nearest reference (None without references)}."""
+    n = len(entries)
+    why = [""] * n
+    distance: list[float | None] = [None] * n
+    if references:
+        d, decided = _reference_distances(entries, looks, tracks, np.stack([r["appearance"] for r in references]),
+                                          selection.reference_distance)
+        for i in range(n):
+            distance[i] = float(d[i])
+            if decided[i] > selection.reference_distance:
+                scope = f"track {tracks[i]} looks" if tracks[i] >= 0 else "looks"
+                why[i] = f"{scope} {decided[i]:.2f} from the reference (over {selection.reference_distance:.2f})"
+    elif not selection.all_people:
+        by_photo: dict[str, list[int]] = {}
+        for i, e in enumerate(entries):
+            if sources.get(e["source"]) is not None and sources[e["source"]].kind == "image":
+                by_photo.setdefault(e["source"], []).append(i)
+        for idx in by_photo.values():
+            if len(idx) < 2:
+                continue
+            e0 = entries[idx[0]]
+            main = idx[identity.main_subject(np.array([entries[i]["box"] for i in idx]), (e0["source_width"], e0["source_height"]))]
+            for i in idx:
+                if i != main:
+                    why[i] = f"not the main subject of the photo (person {entries[main]['person']} is)"
+    if selection.tracks or selection.min_track_frames > 1:
+        wanted = set(selection.tracks)
+        length = np.bincount(tracks[tracks >= 0]) if (tracks >= 0).any() else np.zeros(0, np.int64)
+        for i in range(n):
+            t = int(tracks[i])
+            if why[i] or t < 0:
+                continue
+            if wanted and t not in wanted:
+                why[i] = f"track {t}, not one of --track"
+            elif length[t] < selection.min_track_frames:
+                why[i] = f"track {t} has {length[t]} frames, under --min-track-frames {selection.min_track_frames}"
+    return {"why": why, "distance": distance}
+
+
+def _reference_distances(entries: list[dict], looks: np.ndarray, tracks: np.ndarray, references: np.ndarray,
+                         limit: float, rounds: int = 4, most_references: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Each entry's distance to the nearest reference look, and the distance its decision uses.
+
+    A track is decided as a whole, by its median. The reference photos show the person from one
+    side in one light, so the tracks accepted in one round lend their looks to the next (the
+    person walking away, turning round), as a few more photos from the user would. A track seen
+    in the same frames as an accepted one is someone else and is never taken.
+    """
+    frames_of: dict[int, set] = {}
+    for i, t in enumerate(tracks.tolist()):
+        if t >= 0:
+            frames_of.setdefault(t, set()).add((entries[i]["source"], entries[i]["frame"]))
+    accepted: set[int] = set()
+    pool = references
+    for _ in range(rounds):
+        d = identity.nearest_reference_distance(looks, pool)
+        decided = d.copy()
+        grew = False
+        for t in sorted(frames_of, key=lambda t: float(np.median(d[tracks == t]))):
+            members = tracks == t
+            decided[members] = median = float(np.median(d[members]))
+            if t in accepted or median > limit:
+                continue
+            if any(len(frames_of[t] & frames_of[a]) > 2 for a in accepted):
+                continue  # seen beside the person, frame after frame (one shared frame is a track's hand-over)
+            accepted.add(t)
+            grew = True
+        for t in frames_of:
+            if t not in accepted:
+                decided[tracks == t] = max(float(np.median(d[tracks == t])), limit + 1e-6)
+        if not grew:
+            break
+        taken = np.flatnonzero(np.isin(tracks, list(accepted)))
+        taken = taken[np.linspace(0, len(taken) - 1, min(len(taken), most_references)).astype(int)]
+        pool = np.concatenate([references, looks[taken]])
+    return d, decided
+
+
+def reference_people(paths: Iterable[str], settings: PrepareSettings) -> list[dict]:
+    """The person in each reference photo, cut out as a sample is: {"path", "image", "mask",
+    "landmarks", "appearance"}. Raises PrepareError naming the photo that has nobody usable."""
+    from poseguide import extract
+
+    people = []
+    estimator = extract.PoseEstimator()
+    try:
+        for path in paths:
+            try:
+                image = decode_image(path, settings.background)
+                person = extract.best_person(image, estimator, settings.detector, min_visible=settings.min_visible)
+                sample = extract.person_sample(image, person, settings.size, settings.framing, settings.background)
+            except (DecodeError, extract.NoPersonError, framing.FramingError) as err:
+                raise PrepareError(f"--reference {name_text(path)}: {err}") from None
+            people.append({"path": path, "image": sample.image, "mask": sample.mask, "landmarks": sample.landmarks,
+                           "appearance": identity.appearance(sample.image, sample.mask, sample.landmarks)})
+    finally:
+        estimator.close()
+    return people
+
+
+def _write_selection_sheet(path: Path, entries: list[dict], shards: list, selected: np.ndarray,
+                           distance: list, references: list[dict], per_group: int = 24) -> None:
+    """References, then the kept people least like them, then the left-out people most like them:
+    where a wrong choice would be. Without references: a sample of each. Removed if nobody was left out."""
+    import cv2
+
+    from poseguide.visualize import make_grid, save_png
+
+    if selected.all() or len(entries) == 0:
+        path.unlink(missing_ok=True)
+        return
+    order = np.arange(len(entries))
+    if references:
+        d = np.array([1.0 if v is None else v for v in distance])
+        kept = order[selected][np.argsort(-d[selected], kind="stable")][:per_group]
+        left = order[~selected][np.argsort(d[~selected], kind="stable")][:per_group * 2]
+    else:
+        kept = order[selected][np.linspace(0, selected.sum() - 1, min(per_group, int(selected.sum()))).astype(int)]
+        left = order[~selected][np.linspace(0, (~selected).sum() - 1, min(per_group * 2, int((~selected).sum()))).astype(int)]
+    wanted = {int(i) for i in [*kept, *left]}
+    crops: dict[int, np.ndarray] = {}
+    for shard_no in sorted({entries[i]["_shard"] for i in wanted}):
+        with np.load(shards[shard_no][0]) as z:
+            for i in wanted:
+                if entries[i]["_shard"] == shard_no:
+                    crops[i] = z["images"][entries[i]["_row"]]
+    side = 96
+    tiles, captions = [], []
+
+    def add(image: np.ndarray, caption: str) -> None:
+        tiles.append(cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA))
+        captions.append(caption)
+
+    for r in references:
+        add(r["image"], "reference")
+    for group, label in ((kept, "kept"), (left, "left out")):
+        for i in group:
+            e = entries[i]
+            d = "" if distance[i] is None else f" {distance[i]:.2f}"
+            add(crops[int(i)], f"{label}{d} f{e['frame']}" + (f" t{e['track']}" if e.get("track", -1) >= 0 else ""))
+    save_png(make_grid(tiles, ncol=12, captions=captions), path)
 
 
 def _write_arrays(tmp: dict[str, Path], out: Path, keep: list[int], entries: list[dict], shards: list, size: int) -> None:

@@ -228,6 +228,33 @@ def dataset_contact_sheet(
     return len(indices)
 
 
+def people_sheet(data_dir: str | os.PathLike, output: str | os.PathLike, num: int = 64) -> int:
+    """One tile per person tracked through the videos (most frames first), captioned with the
+    track number that `prepare --track` takes. Returns the number of tiles."""
+    from poseguide.datasetdir import IMAGES, read_samples
+    from poseguide.prepare import PrepareError, load_manifest
+
+    data_dir = Path(data_dir)
+    load_manifest(data_dir)
+    rows = read_samples(data_dir)
+    members: dict[int, list[int]] = {}
+    for i, r in enumerate(rows):
+        track = int(r.get("track") or -1)
+        if track >= 0:
+            members.setdefault(track, []).append(i)
+    if not members:
+        raise PrepareError(f"{data_dir} has no tracked people: people are tracked in videos only")
+    order = sorted(members, key=lambda t: (-len(members[t]), t))[:num]
+    images = np.load(data_dir / IMAGES, mmap_mode="r")
+    tiles = [np.asarray(images[members[t][len(members[t]) // 2]]) for t in order]
+    scale = max(1, 128 // tiles[0].shape[0])
+    if scale > 1:
+        tiles = [cv2.resize(t, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST) for t in tiles]
+    captions = [f"track {t}: {len(members[t])}" for t in order]
+    save_png(make_grid(tiles, captions=captions), output)
+    return len(order)
+
+
 def dataset_coverage_picture(data_dir: str | os.PathLike, output: str | os.PathLike, split: str = "all") -> int:
     """Write pose_coverage_picture of a dataset's poses (of one split, or all); returns how many."""
     from poseguide.datasetdir import LANDMARKS, read_samples

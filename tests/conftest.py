@@ -67,14 +67,15 @@ def no_permission_prefix() -> list[str] | None:
 
 @pytest.fixture(scope="session")
 def prepared_dataset(tmp_path_factory, vtest_frames) -> Path:
-    """The 14 committed vtest frames prepared once per session at --size 128 (2 workers, ~10 s).
+    """The 14 committed vtest frames prepared once per session at --size 128 (2 workers, ~10 s),
+    every person in each (--all-people: a frame of a street scene has no main subject).
 
     A real dataset dir (manifest.json, images.npy, masks.npy, landmarks.npy, samples.csv,
     skipped.csv) with about 40 samples, some of them val. Treat it as read-only; copy it to
     change it.
     """
     out = tmp_path_factory.mktemp("prepared") / "vtest-128"
-    run_cli("prepare", DATA_DIR / "vtest", "--out", out, "--size", "128", "--workers", "2", "--no-progress")
+    run_cli("prepare", DATA_DIR / "vtest", "--out", out, "--size", "128", "--workers", "2", "--all-people", "--no-progress")
     return out
 
 

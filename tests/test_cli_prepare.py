@@ -161,3 +161,49 @@ def test_show_writes_a_contact_sheet(tmp_path, prepared_dataset):
     assert image is not None and image.shape[0] > 128 and image.shape[1] > 128
     proc = run_cli("show", tmp_path, check=False)
     assert proc.returncode == 2 and "not a prepared dataset" in proc.stderr
+
+
+# Sampled frames of vtest.avi where the man in the red and navy jacket is in the picture, found by
+# following him through the whole video and checked by eye; he is cut from frame 60 as the reference.
+RED_JACKET_FRAMES = {60, 120, 300, 360, 600, 660, 720, 780}
+
+
+def test_who_is_kept_changes_without_redoing_the_work(tmp_path, prepared_dataset, vtest_frames):
+    out = tmp_path / "data"
+    shutil.copytree(prepared_dataset, out)
+    everyone = json.loads((out / "manifest.json").read_text())["counts"]["samples"]
+
+    # Without references, each photo keeps its main subject; the rest are listed, not redone.
+    proc = run_cli("prepare", vtest_frames[0].parent, "--out", out, "--workers", "1", "--no-progress")
+    assert "processed 0 new" in proc.stdout
+    counts = json.loads((out / "manifest.json").read_text())["counts"]
+    assert counts["samples"] <= len(vtest_frames)
+    assert counts["skipped"]["other_person"] == everyone - counts["samples"]
+    assert cv2.imread(str(out / "selection.png")) is not None
+
+    # By reference: only the man in the red jacket, wherever he is.
+    frame = cv2.imread(str(vtest_frames[1]))
+    assert vtest_frames[1].name == "frame-0060.jpg"
+    reference = tmp_path / "me.png"
+    cv2.imwrite(str(reference), cv2.resize(frame[185:315, 410:550], None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC))
+    proc = run_cli("prepare", vtest_frames[0].parent, "--out", out, "--workers", "1", "--no-progress", "--reference", reference)
+    with open(out / "samples.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    kept = {int(Path(r["source"]).stem.split("-")[1]) for r in rows}
+    assert 60 in kept and kept <= RED_JACKET_FRAMES and len(kept) >= 2
+    assert all(0.0 <= float(r["identity_distance"]) <= 0.35 for r in rows)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["selection"]["references"] == [str(reference)]
+
+    # A reference photo with nobody in it: one line, and the dataset as it was.
+    before = (out / "samples.csv").read_text()
+    empty = tmp_path / "empty.png"
+    cv2.imwrite(str(empty), np.full((200, 200, 3), 90, np.uint8))
+    proc = run_cli("prepare", vtest_frames[0].parent, "--out", out, "--no-progress", "--reference", empty, check=False)
+    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0
+    assert "--reference" in proc.stderr and "empty.png" in proc.stderr
+    assert (out / "samples.csv").read_text() == before
+
+    # Photos have no tracks to draw.
+    proc = run_cli("show", out, "--people", check=False)
+    assert proc.returncode == 2 and "no tracked people" in proc.stderr

@@ -158,3 +158,7 @@ def test_a_video_whose_name_is_not_utf8_is_prepared(tmp_path, vtest_frames):
         rows = list(csv.DictReader(f))
     assert rows and {row["source"] for row in rows} == {f"{inputs}/d\\xe9fil\\xe9.avi"}
     assert {row["frame"] for row in rows} <= {"0", "1", "2"}
+    # people in a video are tracked, and drawn one tile per track
+    assert min(int(row["track"]) for row in rows) == 0
+    proc = run_cli("show", out, "--people")
+    assert cv2.imread(str(out / "people.png")) is not None and "people" in proc.stdout
