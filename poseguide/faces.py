@@ -45,6 +45,8 @@ import numpy as np
 from poseguide import landmarks as lm
 
 SAME_PERSON_DISTANCE = 0.6  # dlib's: its loss pushes each identity into a ball of radius 0.6
+MIN_FACE_PX = 32.0  # face box side in source pixels: the size sweep in the module docstring
+MIN_FRONTAL = 0.3  # see locate_face
 INSTALL_HINT = "pip install 'dlib-bin==20.0.1.post1' 'face_recognition_models==0.3.0' (or pip install -e '.[faces]')"
 SHAPE_MODEL = "shape_predictor_5_face_landmarks.dat"
 DESCRIPTOR_MODEL = "dlib_face_recognition_resnet_model_v1.dat"
@@ -88,8 +90,8 @@ class FaceBox:
 def locate_face(
     landmarks: np.ndarray,
     image_size: tuple[int, int],
-    min_face_px: float = 32.0,
-    min_frontal: float = 0.3,
+    min_face_px: float = MIN_FACE_PX,
+    min_frontal: float = MIN_FRONTAL,
     threshold: float = lm.DEFAULT_VISIBILITY_THRESHOLD,
 ) -> FaceBox:
     """The face box for a (33, 4) pose normalised to an image of `image_size` (W, H); raises NoFace.
@@ -159,7 +161,7 @@ def available() -> bool:
 class FaceEmbedder:
     """dlib's 5-point shape predictor and face ResNet, loaded once (0.2 s); then `embed` per face."""
 
-    def __init__(self, min_face_px: float = 32.0, min_frontal: float = 0.3):
+    def __init__(self, min_face_px: float = MIN_FACE_PX, min_frontal: float = MIN_FRONTAL):
         shape_path, descriptor_path = model_paths()
         try:
             import dlib
