@@ -16,7 +16,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 echo "[setup] installing poseguide and its pinned dependencies into .venv (first run: a few minutes)"
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[test]"
+# faces: dlib and its face models for poseguide/faces.py (and its tests); about 20 s the first time
+.venv/bin/python -m pip install --quiet -e ".[test,faces]"
 .venv/bin/python -c 'import mediapipe, torch, accelerate; print(f"[setup] ready: torch {torch.__version__}, mediapipe {mediapipe.__version__}, accelerate {accelerate.__version__}")'
 
 if [ "${1:-}" = "--browser" ] && ! { command -v chromium >/dev/null && command -v chromedriver >/dev/null; }; then
