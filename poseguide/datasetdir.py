@@ -7,7 +7,8 @@ the names here. Nothing heavy is imported (no torch, cv2 or PIL), so any module 
     manifest.json   {"format": FORMAT, "version": VERSION, "image_size", "background", "framing", ...}
     samples.csv     one row per sample, SAMPLE_COLUMNS; `index` in order, `split` train or val;
                     `track` numbers one person's walk through a video (-1 in photos),
-                    `identity_distance` is the look's distance to the --reference photos
+                    `identity_distance` is the distance to the --reference photos, measured
+                    `identity_by` face (dlib's face descriptor) or body (clothing colours)
     skipped.csv     one row per frame or person left out, SKIP_COLUMNS
     images.npy      uint8 (N, S, S, 3)
     masks.npy       uint8 (N, S, S)
@@ -42,7 +43,7 @@ ARRAY_FILES = (IMAGES, MASKS, LANDMARKS)
 SAMPLE_COLUMNS = (
     "index", "split", "source", "frame", "person", "box_x0", "box_y0", "box_side",
     "source_width", "source_height", "detector_score", "pose_score", "mask_agreement",
-    "track", "identity_distance",
+    "track", "identity_distance", "identity_by",
 )
 SKIP_COLUMNS = ("source", "frame", "reason", "detail")
 

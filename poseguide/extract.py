@@ -407,6 +407,35 @@ class PersonFinder:
         return people
 
 
+LEG_JOINTS = tuple(range(lm.INDEX["left_knee"], lm.NUM_LANDMARKS))  # knees, ankles, heels, toes
+
+
+def mark_half_body(person: Person, threshold: float = lm.DEFAULT_VISIBILITY_THRESHOLD) -> bool:
+    """Mark the legs invisible where the frame's bottom edge cuts through the body (a half-body
+    shot), since MediaPipe draws legs anyway. Returns True for a half-body shot.
+
+    Cut: the person's mask runs along the bottom edge for at least 0.3 torso lengths (feet
+    at the edge of a full-body shot span under 0.25). Then leg joints below the edge are
+    hidden, and all of them where hip to ankle spans under one torso length: standing legs
+    are about 1.5 torsos long, so such legs were squeezed into the picture and are wrong.
+    """
+    width, height = person.image_size
+    pts = person.landmarks
+    if not all(pts[j, 3] >= threshold for j in (11, 12, 23, 24)) or person.region[3] < height:
+        return False
+    xy = pts[:, :2] * np.array([width, height])
+    torso = float(np.linalg.norm(xy[[11, 12]].mean(0) - xy[[23, 24]].mean(0)))
+    row = min(person.mask.shape[0] - 1, int((height - 1 - person.region[1]) * person.mask_scale))
+    span = float((person.mask[row] > 0.5).sum()) / person.mask_scale
+    if torso <= 0 or span < 0.3 * torso:
+        return False
+    legs = list(LEG_JOINTS)
+    squeezed = float(np.max(xy[[27, 28], 1]) - np.mean(xy[[23, 24], 1])) < torso
+    hidden = legs if squeezed else [j for j in legs if xy[j, 1] >= height]
+    pts[hidden, 3] = 0.0
+    return True
+
+
 def person_box(person: Person, threshold: float = lm.DEFAULT_VISIBILITY_THRESHOLD) -> Proposal | None:
     """The box of a person's visible landmarks, in source pixels."""
     width, height = person.image_size

@@ -18,6 +18,10 @@ Filters, each counted in skipped.csv and the manifest:
                    subject of a photo, or a track left out by --track / --min-track-frames
   split_gap        a train frame too close in time to a validation segment (no leaks)
   near_duplicate   nearly identical to a sample already kept (web-scrape repeats)
+
+Half-body shots (the frame's bottom edge cuts through the body) are kept with their legs
+marked invisible, and counted as `half_body` in the manifest; without hips they have too
+few joints and go as too_few_visible.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ STATE_FILE = "prepare-state.json"
 SELECTION_SHEET = "selection.png"  # who was kept and who left out, for the user to check
 SHARD_DIR = "shards"
 THUMB = 12  # near-duplicate descriptor: a THUMB x THUMB RGB thumbnail of the sample
+FACE_SIZE = 128  # dlib's face descriptor; NaN where a person shows no usable face
 
 REASONS = (
     "bad_input",
@@ -300,11 +305,19 @@ def _init_worker(settings_dict: dict, ignore_sigint: bool) -> None:
     _WORKER["settings"] = PrepareSettings.from_dict(settings_dict)
     _WORKER["estimator"] = PoseEstimator()
     _WORKER["hog"] = make_hog()
+    _WORKER["faces"] = _face_embedder()
 
 
 def _run_unit(args: tuple[Unit, str]) -> UnitResult:
     unit, shard_dir = args
-    return process_unit(unit, Path(shard_dir), _WORKER["settings"], _WORKER["estimator"], _WORKER["hog"])
+    return process_unit(unit, Path(shard_dir), _WORKER["settings"], _WORKER["estimator"], _WORKER["hog"], _WORKER["faces"])
+
+
+def _face_embedder():
+    """dlib's face embedder when the `faces` extra is installed, else None (matching by body only)."""
+    from poseguide import faces
+
+    return faces.FaceEmbedder() if faces.available() else None
 
 
 def _frames_of(unit: Unit, settings: PrepareSettings) -> Iterator[tuple[int, np.ndarray]]:
@@ -314,8 +327,9 @@ def _frames_of(unit: Unit, settings: PrepareSettings) -> Iterator[tuple[int, np.
         yield from iter_video_frames(unit.source, unit.start, unit.stop, settings.every)
 
 
-def process_unit(unit: Unit, shard_dir: Path, settings: PrepareSettings, estimator, hog) -> UnitResult:
-    """Decode, find people, filter, crop; write the unit's shard atomically."""
+def process_unit(unit: Unit, shard_dir: Path, settings: PrepareSettings, estimator, hog, face_embedder=None) -> UnitResult:
+    """Decode, find people, filter, crop; describe each person's look (and face, where one is
+    large enough to tell people apart); write the unit's shard atomically."""
     import cv2
 
     from poseguide import extract, identity
@@ -323,7 +337,7 @@ def process_unit(unit: Unit, shard_dir: Path, settings: PrepareSettings, estimat
     t0 = time.perf_counter()
     calls0 = estimator.calls
     finder = extract.PersonFinder(estimator, settings.detector, hog)
-    images, masks, lms, thumbs, looks, rows, skips = [], [], [], [], [], [], []
+    images, masks, lms, thumbs, looks, face_vectors, rows, skips = [], [], [], [], [], [], [], []
     frames = 0
     try:
         for frame_no, (frame, image) in enumerate(_frames_of(unit, settings)):
@@ -336,6 +350,8 @@ def process_unit(unit: Unit, shard_dir: Path, settings: PrepareSettings, estimat
                               "detail": f"cannot process ({err.__class__.__name__}: {str(err).splitlines()[0][:200]})"})
                 finder.reset()
                 continue
+            for person in people:
+                extract.mark_half_body(person, settings.visibility_threshold)
             kept = _filter_people(people, settings, unit.source, frame, skips)
             if unit.kind == "video":
                 finder.track(kept)
@@ -346,6 +362,8 @@ def process_unit(unit: Unit, shard_dir: Path, settings: PrepareSettings, estimat
                 lms.append(sample.landmarks)
                 thumbs.append(cv2.resize(sample.image, (THUMB, THUMB), interpolation=cv2.INTER_AREA).reshape(-1))
                 looks.append(identity.appearance(sample.image, sample.mask, sample.landmarks))
+                face = face_embedder.embed(image, person.landmarks) if face_embedder is not None else None
+                face_vectors.append(np.full(FACE_SIZE, np.nan, np.float32) if face is None else face)
                 rows.append(
                     {
                         "frame": frame,
@@ -367,6 +385,7 @@ def process_unit(unit: Unit, shard_dir: Path, settings: PrepareSettings, estimat
         "landmarks": np.stack(lms).astype(np.float32) if lms else np.zeros((0, lm.NUM_LANDMARKS, 4), np.float32),
         "thumbs": np.stack(thumbs) if thumbs else np.zeros((0, THUMB * THUMB * 3), np.uint8),
         "appearance": np.stack(looks) if looks else np.zeros((0, *identity.DESCRIPTOR_SHAPE), np.float32),
+        "faces": np.stack(face_vectors) if face_vectors else np.zeros((0, FACE_SIZE), np.float32),
     }
     seconds = time.perf_counter() - t0
     meta = {
@@ -443,6 +462,7 @@ class PrepareReport:
     seconds: float
     bad_inputs: list[tuple[str, str]] = field(default_factory=list)
     tracks: int = 0  # people followed through the videos
+    half_body: int = 0  # samples kept without knees or ankles
     selection_sheet: Path | None = None
 
     def summary(self) -> str:
@@ -456,6 +476,8 @@ class PrepareReport:
             lines.append(f"  bad input: {name_text(path)}: {reason}")  # as skipped.csv names it
         if len(self.bad_inputs) > 20:
             lines.append(f"  ... and {len(self.bad_inputs) - 20} more bad inputs (see {SKIPPED})")
+        if self.half_body:
+            lines.append(f"  {self.half_body} half-body samples (no knee or ankle in the picture; the model learns legs from the rest)")
         if self.tracks:
             lines.append(f"  {self.tracks} people tracked in the videos: `poseguide show {self.out} --people` draws them; "
                          f"--track N... or --min-track-frames N chooses")
@@ -740,7 +762,7 @@ def consolidate(out: Path, sources: list[Source], units: list[Unit], settings: P
     skips: list[dict] = []
     bad_inputs: list[tuple[str, str]] = []
     shards: list[tuple[Path, int]] = []
-    thumbs, poses, looks = [], [], []
+    thumbs, poses, looks, face_vectors = [], [], [], []
     for s in sources:
         if s.error is not None:
             skips.append({"source": s.path, "frame": 0, "reason": "bad_input", "detail": s.error})
@@ -756,6 +778,7 @@ def consolidate(out: Path, sources: list[Source], units: list[Unit], settings: P
                 thumbs.append(z["thumbs"])
                 poses.append(z["landmarks"])
                 looks.append(z["appearance"] if "appearance" in z.files else _appearances(z))
+                face_vectors.append(z["faces"] if "faces" in z.files else np.full((n, FACE_SIZE), np.nan, np.float32))
         for sk in meta["skipped"]:
             skips.append({"source": unit.source, **sk})
             if sk["reason"] == "bad_input":
@@ -768,11 +791,13 @@ def consolidate(out: Path, sources: list[Source], units: list[Unit], settings: P
     thumbs_a = np.concatenate(thumbs) if thumbs else np.zeros((0, THUMB * THUMB * 3), np.uint8)
     poses_a = np.concatenate(poses) if poses else np.zeros((0, lm.NUM_LANDMARKS, 4), np.float32)
     looks_a = np.concatenate(looks) if looks else np.zeros((0, *identity.DESCRIPTOR_SHAPE), np.float32)
+    faces_a = np.concatenate(face_vectors) if face_vectors else np.zeros((0, FACE_SIZE), np.float32)
     tracks = assign_tracks(entries, looks_a, by_path, settings)
-    chosen = select_people(entries, looks_a, tracks, by_path, selection, references or [])
+    chosen = select_people(entries, looks_a, tracks, by_path, selection, references or [], faces_a)
     for i, e in enumerate(entries):
         e["track"] = int(tracks[i])
         e["identity_distance"] = chosen["distance"][i]
+        e["identity_by"] = chosen["by"][i]
         if chosen["why"][i]:
             skips.append({"source": e["source"], "frame": e["frame"], "reason": "other_person",
                           "detail": f"person {e['person']}: {chosen['why'][i]}"})
@@ -798,8 +823,10 @@ def consolidate(out: Path, sources: list[Source], units: list[Unit], settings: P
         sample_rows.append([
             k, split[i], name_text(e["source"]), e["frame"], e["person"], *[f"{v:.3f}" for v in e["box"]],
             e["source_width"], e["source_height"], e["detector_score"], e["pose_score"], e["mask_agreement"],
-            e["track"], "" if e["identity_distance"] is None else f"{e['identity_distance']:.3f}",
+            e["track"], "" if e["identity_distance"] is None else f"{e['identity_distance']:.3f}", e["identity_by"],
         ])
+    # Kept without knees and ankles: half-body shots (prepare hides the legs MediaPipe invents for them).
+    half_body = int((poses_a[keep][:, [25, 26, 27, 28], 3] < settings.visibility_threshold).all(1).sum()) if keep else 0
     counts = Counter(s["reason"] for s in skips)
     skipped = {r: counts.get(r, 0) for r in REASONS}
     n_val = sum(1 for i in keep if split[i] == "val")
@@ -812,6 +839,7 @@ def consolidate(out: Path, sources: list[Source], units: list[Unit], settings: P
         "settings": settings.to_dict(),
         "counts": {"samples": len(keep), "train": len(keep) - n_val, "val": n_val, "skipped": skipped},
         "selection": {**selection.to_dict(), "tracks_found": int(len(set(tracks[tracks >= 0].tolist())))},
+        "half_body": half_body,
         "sources": [
             {"path": name_text(s.path), "kind": s.kind, "frames": s.frame_count, "fps": s.fps, **({"error": s.error} if s.error else {})}
             for s in sources
@@ -832,6 +860,7 @@ def consolidate(out: Path, sources: list[Source], units: list[Unit], settings: P
         out=out, samples=len(keep), train=len(keep) - n_val, val=n_val, skipped=skipped,
         units_done=0, units_total=len(units), frames_processed=0, seconds=0.0, bad_inputs=bad_inputs,
         tracks=int(len(set(tracks[tracks >= 0].tolist()))),
+        half_body=half_body,
         selection_sheet=(out / SELECTION_SHEET) if (out / SELECTION_SHEET).exists() else None,
     )
 
@@ -860,17 +889,21 @@ def assign_tracks(entries: list[dict], looks: np.ndarray, sources: dict[str, Sou
 
 
 def select_people(entries: list[dict], looks: np.ndarray, tracks: np.ndarray, sources: dict[str, Source],
-                  selection: SelectionSettings, references: list[dict]) -> dict:
-    """Who is kept: {"why": per entry, "" if kept else the reason it is not, "distance": per
-    entry, its distance to the nearest reference (None without references)}."""
+                  selection: SelectionSettings, references: list[dict], face_vectors: np.ndarray | None = None) -> dict:
+    """Who is kept: {"why": per entry, "" if kept else the reason it is not; "distance": per
+    entry, its distance to the nearest reference (None without references); "by": "face" where
+    that distance came from faces, "body" where from the look, "" without references}."""
     n = len(entries)
     why = [""] * n
     distance: list[float | None] = [None] * n
+    by = [""] * n
     if references:
+        by_face = _face_distances(face_vectors, references, selection.reference_distance, n)
         d, decided = _reference_distances(entries, looks, tracks, np.stack([r["appearance"] for r in references]),
-                                          selection.reference_distance)
+                                          selection.reference_distance, by_face)
         for i in range(n):
             distance[i] = float(d[i])
+            by[i] = "body" if np.isnan(by_face[i]) else "face"
             if decided[i] > selection.reference_distance:
                 scope = f"track {tracks[i]} looks" if tracks[i] >= 0 else "looks"
                 why[i] = f"{scope} {decided[i]:.2f} from the reference (over {selection.reference_distance:.2f})"
@@ -898,14 +931,29 @@ def select_people(entries: list[dict], looks: np.ndarray, tracks: np.ndarray, so
                 why[i] = f"track {t}, not one of --track"
             elif length[t] < selection.min_track_frames:
                 why[i] = f"track {t} has {length[t]} frames, under --min-track-frames {selection.min_track_frames}"
-    return {"why": why, "distance": distance}
+    return {"why": why, "distance": distance, "by": by}
+
+
+def _face_distances(face_vectors: np.ndarray | None, references: list[dict], limit: float, n: int) -> np.ndarray:
+    """Each entry's face distance to the nearest reference face, rescaled so that dlib's
+    same-person distance lands on `limit`; NaN where either side shows no usable face."""
+    from poseguide.faces import SAME_PERSON_DISTANCE
+
+    out = np.full(n, np.nan)
+    ref_faces = [r["face"] for r in references if r.get("face") is not None]
+    if face_vectors is None or not ref_faces or n == 0:
+        return out
+    d = np.linalg.norm(face_vectors[:, None, :].astype(np.float64) - np.stack(ref_faces)[None].astype(np.float64), axis=2)
+    return d.min(1) * (limit / SAME_PERSON_DISTANCE)  # NaN rows stay NaN
 
 
 def _reference_distances(entries: list[dict], looks: np.ndarray, tracks: np.ndarray, references: np.ndarray,
-                         limit: float, rounds: int = 4, most_references: int = 256) -> tuple[np.ndarray, np.ndarray]:
+                         limit: float, by_face: np.ndarray | None = None, rounds: int = 4,
+                         most_references: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """Each entry's distance to the nearest reference look, and the distance its decision uses.
 
-    A track is decided as a whole, by its median. The reference photos show the person from one
+    A face, where the entry and a reference both show one, replaces the look. A track is
+    decided as a whole, by its median. The reference photos show the person from one
     side in one light, so the tracks accepted in one round lend their looks to the next (the
     person walking away, turning round), as a few more photos from the user would. A track seen
     in the same frames as an accepted one is someone else and is never taken.
@@ -918,6 +966,8 @@ def _reference_distances(entries: list[dict], looks: np.ndarray, tracks: np.ndar
     pool = references
     for _ in range(rounds):
         d = identity.nearest_reference_distance(looks, pool)
+        if by_face is not None:  # a face, where both sides show one, says more than clothes
+            d = np.where(np.isnan(by_face), d, by_face)
         decided = d.copy()
         grew = False
         for t in sorted(frames_of, key=lambda t: float(np.median(d[tracks == t]))):
@@ -942,11 +992,12 @@ def _reference_distances(entries: list[dict], looks: np.ndarray, tracks: np.ndar
 
 def reference_people(paths: Iterable[str], settings: PrepareSettings) -> list[dict]:
     """The person in each reference photo, cut out as a sample is: {"path", "image", "mask",
-    "landmarks", "appearance"}. Raises PrepareError naming the photo that has nobody usable."""
+    "landmarks", "appearance", "face" (None: no usable face)}. Raises PrepareError naming the photo that has nobody usable."""
     from poseguide import extract
 
     people = []
     estimator = extract.PoseEstimator()
+    face_embedder = _face_embedder()
     try:
         for path in paths:
             try:
@@ -956,7 +1007,8 @@ def reference_people(paths: Iterable[str], settings: PrepareSettings) -> list[di
             except (DecodeError, extract.NoPersonError, framing.FramingError) as err:
                 raise PrepareError(f"--reference {name_text(path)}: {err}") from None
             people.append({"path": path, "image": sample.image, "mask": sample.mask, "landmarks": sample.landmarks,
-                           "appearance": identity.appearance(sample.image, sample.mask, sample.landmarks)})
+                           "appearance": identity.appearance(sample.image, sample.mask, sample.landmarks),
+                           "face": face_embedder.embed(image, person.landmarks) if face_embedder is not None else None})
     finally:
         estimator.close()
     return people

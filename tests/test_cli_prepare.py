@@ -207,3 +207,43 @@ def test_who_is_kept_changes_without_redoing_the_work(tmp_path, prepared_dataset
     # Photos have no tracks to draw.
     proc = run_cli("show", out, "--people", check=False)
     assert proc.returncode == 2 and "no tracked people" in proc.stderr
+
+
+def test_reference_matches_by_face_where_faces_are_large_enough(tmp_path):
+    # The bearded man of basketball1.png is in basketball2.png too; messi5.jpg is someone else.
+    faces = REPO_DIR / "tests" / "data" / "faces"
+    inputs = tmp_path / "photos"
+    inputs.mkdir()
+    for name in ("basketball1.png", "basketball2.png", "messi5.jpg"):
+        shutil.copy(faces / name, inputs / name)
+    reference = tmp_path / "him.png"
+    cv2.imwrite(str(reference), cv2.imread(str(faces / "basketball1.png"))[40:420, 0:300])
+    out = tmp_path / "data"
+    run_cli("prepare", inputs, "--out", out, "--workers", "1", "--no-progress", "--reference", reference)
+    with open(out / "samples.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted(Path(r["source"]).name for r in rows) == ["basketball1.png", "basketball2.png"]
+    assert {r["identity_by"] for r in rows} == {"face"}
+    with open(out / "skipped.csv", newline="") as f:
+        skipped = [r for r in csv.DictReader(f) if r["reason"] == "other_person"]
+    assert [Path(r["source"]).name for r in skipped] == ["messi5.jpg"]
+
+
+def test_half_body_shots_are_kept_with_their_legs_hidden(tmp_path):
+    # basketball1.png shows a man down to his shins; cut at the belt it is a half-body shot, for
+    # which MediaPipe still draws legs, inside the picture.
+    photo = cv2.imread(str(REPO_DIR / "tests" / "data" / "faces" / "basketball1.png"))[:, :320]
+    inputs = tmp_path / "photos"
+    inputs.mkdir()
+    cv2.imwrite(str(inputs / "whole.png"), photo)
+    cv2.imwrite(str(inputs / "waist-up.png"), photo[:260])
+    out = tmp_path / "data"
+    proc = run_cli("prepare", inputs, "--out", out, "--workers", "1", "--no-progress")
+    assert "1 half-body sample" in proc.stdout
+    with open(out / "samples.csv", newline="") as f:
+        names = [Path(r["source"]).name for r in csv.DictReader(f)]
+    poses = np.load(out / "landmarks.npy")
+    legs = {name: poses[i][[25, 26, 27, 28], 3] for i, name in enumerate(names)}
+    assert (legs["waist-up.png"] == 0).all()
+    assert (legs["whole.png"] >= 0.5).sum() >= 2  # the knees at least
+    assert json.loads((out / "manifest.json").read_text())["half_body"] == 1
