@@ -237,6 +237,9 @@ def people_sheet(data_dir: str | os.PathLike, output: str | os.PathLike, num: in
     data_dir = Path(data_dir)
     load_manifest(data_dir)
     rows = read_samples(data_dir)
+    if rows and "track" not in rows[0]:
+        raise PrepareError(f"{data_dir} was prepared before people were tracked; run the same `poseguide prepare` "
+                           "command again to add the tracks (it redoes only the last step)")
     members: dict[int, list[int]] = {}
     for i, r in enumerate(rows):
         track = int(r.get("track") or -1)
