@@ -19,6 +19,7 @@ VIDEO=$(bash scripts/get_sample_data.sh data/sample | tail -n 1)
 step "3/6 prepare: people, poses and masks from every frame -> $DATA"
 poseguide prepare "$VIDEO" --out "$DATA" --size 128
 poseguide show "$DATA" -o "$DATA/contact-sheet.png"
+poseguide show "$DATA" --people --num 24   # one tile per person tracked: `prepare --track N` keeps some
 
 step "4/6 train the small model for at most 12 minutes -> $RUN (samples in $RUN/samples, W&B offline in $RUN/wandb)"
 # One process needs no launcher (`accelerate launch scripts/train.py` runs the same code on
@@ -34,6 +35,6 @@ generate --checkpoint "$RUN" --num 16 --out "$RUN/generated/random"
 step "6/6 evaluate on the held-out split"
 poseguide evaluate --checkpoint "$RUN" --data "$DATA" --out "$RUN/eval"
 
-printf '\nDone. Look at:\n  %s\n  %s\n  %s\n  %s\n  %s\n' \
-    "$DATA/contact-sheet.png" "$RUN/samples/" "$RUN/generated/posed/contact-sheet.png" \
+printf '\nDone. Look at:\n  %s\n  %s\n  %s\n  %s\n  %s\n  %s\n' \
+    "$DATA/contact-sheet.png" "$DATA/people.png" "$RUN/samples/" "$RUN/generated/posed/contact-sheet.png" \
     "$RUN/generated/random/contact-sheet.png" "$RUN/eval/report.md"
