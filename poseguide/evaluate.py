@@ -14,6 +14,9 @@ pixel metrics); nothing is downloaded. One run scores a model on a dataset's hel
 - Reconstruction: PSNR and SSIM of held-out images encoded and decoded (z = the posterior
   mean), and the negative ELBO in bits per dimension (one posterior sample per image).
 - Diversity: the spread among several samples of one pose, and among real images for scale.
+- Copying: the distance from each random sample to its nearest training image (poseguide.nearest),
+  beside the same distance from the real held-out images; a model trained on few photos that
+  copies them draws samples much nearer to its training set than new real photos are.
 - Sharpness: the high-frequency energy (mean squared Laplacian of luminance) of generated
   people, faces and hands against the real held-out ones, as a ratio (1: as detailed as real).
 - FID/KID: only from a local Inception weights file (`--inception-weights`); skipped otherwise.
@@ -38,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from poseguide import atomicfile, metrics
+from poseguide import atomicfile, metrics, nearest
 from poseguide.datasetdir import IMAGES, LANDMARKS, MANIFEST, MASKS
 from poseguide import landmarks as lm
 from poseguide.jsonfile import read_versioned_json
@@ -364,6 +367,55 @@ def unseen_pose_scores(generator, poses: np.ndarray, z: torch.Tensor, background
     return report, pictures
 
 
+def nearest_training_scores(info, random_samples: np.ndarray, images: np.ndarray, recons: np.ndarray, mirror: bool,
+                            settings: EvalSettings) -> tuple[dict, nearest.Nearest | None, nearest.Nearest | None]:
+    """How near random samples and real held-out images lie to the training split's images
+    (poseguide.nearest), and the ratio of the two; the held-out reconstructions, as blurred as
+    samples but of people the model never trained on, give the same scale without sharpness
+    in the way. Returns (the report section, the samples' nearest training images, the held-out
+    images' ones, or None when the evaluated split is the training split itself)."""
+    train_images = np.load(info.root / IMAGES, mmap_mode="r")
+    rows = info.train_indices
+    if len(rows) == 0:
+        return {"skipped": True, "reason": "the dataset has no training split to compare with"}, None, None
+    near_random = nearest.nearest_images(random_samples, train_images, rows, mirror=mirror)
+    held_out = settings.split == "val"
+    near_real = nearest.nearest_images(images, train_images, rows, mirror=mirror) if held_out else None
+    near_recons = nearest.nearest_images(recons, train_images, rows, mirror=mirror) if held_out else None
+    random_summary = nearest.summary(near_random.distance)
+    real_summary = nearest.summary(near_real.distance if held_out else [])
+    recon_summary = nearest.summary(near_recons.distance if held_out else [])
+    closest = np.argsort(near_random.distance, kind="stable")[: settings.picture_columns]
+    section = {
+        "skipped": False,
+        "random": random_summary,
+        "held_out": real_summary,
+        "reconstructions": recon_summary,
+        "ratio": {key: ratio(random_summary[key], real_summary[key]) for key in ("median", "p5")},
+        "ratio_to_reconstructions": {key: ratio(random_summary[key], recon_summary[key]) for key in ("median", "p5")},
+        "training_images": int(len(rows)),
+        "mirrored": mirror,
+        "closest": [{"sample": int(i), "training_index": int(near_random.index[i]),
+                     "distance": float(near_random.distance[i]), "mirrored": bool(near_random.mirrored[i])}
+                    for i in closest],
+        "definition": (
+            nearest.DEFINITION + f", among the {len(rows)} images of the dataset's train split"
+            + (" and their mirror images (the model trained with flips)" if mirror else "")
+            + "; random samples are drawn with no pose given and z from the prior; held-out: the real "
+            f"{settings.split} images scored above; reconstructions: those images encoded and decoded"
+        ),
+        "reading": (
+            "ratio random / held-out about 1: samples are as far from the training images as new photos of the "
+            "same scene are; well below 1, with closest pairs that look like one picture: the model draws copies of "
+            "its training images. Blur alone moves an image somewhat nearer to every training image; the held-out "
+            "reconstructions, as blurred as samples, show how much"
+        ),
+    }
+    if near_real is None:
+        section["held_out_note"] = "the evaluated split is the training split, so there is no held-out scale"
+    return section, near_random, near_real
+
+
 def region_energies(images: np.ndarray, person: np.ndarray, poses: np.ndarray) -> dict[str, torch.Tensor]:
     """(N,) sharpness of each image's person (mask uint8 >= 128), face and hands; NaN where a
     region is missing (no visible face, or a pose MediaPipe did not find)."""
@@ -602,6 +654,11 @@ def evaluate(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir:
     )
 
     t = time.perf_counter()
+    mirror = bool((generator.extra_config.get("data") or {}).get("flip", True))  # as generate's pose coverage
+    copying, near_random, near_real = nearest_training_scores(info, random_samples, images, recons, mirror, settings)
+    timings["nearest_training"] = time.perf_counter() - t
+
+    t = time.perf_counter()
     fid = fid_scores(images, {"samples": posed, "random": random_samples}, settings.inception_weights, settings.seed)
     timings["fid"] = time.perf_counter() - t
 
@@ -638,6 +695,7 @@ def evaluate(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir:
         "reconstruction": reconstruction,
         "diversity": diversity,
         "unseen_poses": unseen,
+        "nearest_training": copying,
 
 
         "sharpness": sharpness,
@@ -655,6 +713,10 @@ def evaluate(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir:
     pictures.update(write_unseen_pictures(out_dir, unseen_pictures, bg_rgb, settings))
 
 
+    if near_random is not None:
+        pictures["nearest"] = "nearest.png"
+        write_nearest_sheet(out_dir / pictures["nearest"], info, random_samples, near_random, images, near_real,
+                            settings.picture_columns)
     pictures["faces"] = "faces.png"
     write_crops_sheet(out_dir / pictures["faces"], images, posed, poses, settings.picture_columns)
     report["pictures"] = pictures
@@ -825,6 +887,39 @@ def write_crops_sheet(path: Path, images: np.ndarray, samples: np.ndarray, poses
     if not tiles:  # no visible face or hand anywhere: say so rather than leave a broken link
         tiles, captions = [np.full((tile, tile, 3), 255, np.uint8)], ["no face or hand visible"]
     save_png(make_grid(tiles, ncol=min(columns, len(tiles)), captions=captions), path)
+
+
+def write_nearest_sheet(path: Path, info, samples: np.ndarray, near_samples: nearest.Nearest, real: np.ndarray,
+                        near_real: nearest.Nearest | None, columns: int) -> None:
+    """The random samples nearest to a training image, each above that training image (mirrored
+    when it matched as its mirror), captioned with the distance; then the same for the nearest real
+    held-out images, for scale: a copy shows as a pair as alike as the real ones are, or more."""
+    import cv2
+
+    from poseguide.visualize import make_grid, save_png
+
+    train_images = np.load(info.root / IMAGES, mmap_mode="r")
+    size = samples.shape[1]
+    scale = max(1, 128 // size)
+
+    def up(image: np.ndarray) -> np.ndarray:
+        return cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST) if scale > 1 else image
+
+    tiles, captions = [], []
+    for name, images, near in (("sample", samples, near_samples), ("held-out", real, near_real)):
+        if near is None:
+            continue
+        order = np.argsort(near.distance, kind="stable")[:columns]
+        blank = [np.full_like(up(images[0]), 255)] * (columns - len(order))
+        tiles += [up(images[i]) for i in order] + blank
+        captions += [f"{name} d={near.distance[i]:.3f}" for i in order] + [""] * len(blank)
+        for i in order:
+            match = np.asarray(train_images[near.index[i]])
+            tiles.append(up(np.ascontiguousarray(match[:, ::-1]) if near.mirrored[i] else match))
+            captions.append(f"train #{near.index[i]}" + (" mirrored" if near.mirrored[i] else ""))
+        tiles += blank
+        captions += [""] * len(blank)
+    save_png(make_grid(tiles, ncol=columns, captions=captions), path)
 
 
 # --- reading a report ----------------------------------------------------------------------------
