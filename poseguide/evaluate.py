@@ -51,6 +51,7 @@ from poseguide.rundir import CONFIG_FILE as RUN_CONFIG_FILE, MODEL_DIR as RUN_MO
 
 REPORT_FORMAT = "poseguide-evaluation"
 REPORT_VERSION = 1
+COPY_SCALE_IMAGES = 32  # training images redrawn for the copying scale: enough for its median, about a second
 FID_SKIPPED = (
     "skipped: FID/KID need Inception weights, which poseguide never downloads; "
     "pass a local file with --inception-weights PATH to compute them"
@@ -367,22 +368,43 @@ def unseen_pose_scores(generator, poses: np.ndarray, z: torch.Tensor, background
     return report, pictures
 
 
-def nearest_training_scores(info, random_samples: np.ndarray, images: np.ndarray, recons: np.ndarray, mirror: bool,
+def redraw_training_images(model, info, background: tuple[int, int, int], settings: EvalSettings) -> np.ndarray:
+    """A few training images encoded and decoded (z = the posterior mean): what a model that
+    copies its training set draws, exactly as blurred as its samples. The copying scale's 0."""
+    rows = info.train_indices
+    size = model.config.image_size
+    if len(rows) == 0:
+        return np.zeros((0, size, size, 3), np.uint8)
+    rng = np.random.default_rng([settings.seed, 5])
+    rows = np.sort(rng.choice(rows, size=min(COPY_SCALE_IMAGES, len(rows)), replace=False))
+    images = np.asarray(np.load(info.root / IMAGES, mmap_mode="r")[rows])
+    masks = np.asarray(np.load(info.root / MASKS, mmap_mode="r")[rows])
+    poses = np.asarray(np.load(info.root / LANDMARKS, mmap_mode="r")[rows], dtype=np.float32)
+    noise = torch.zeros(len(rows), model.latent_dim)
+    return reconstruct(model, images, masks, poses, noise, background, settings)[0]
+
+
+def nearest_training_scores(info, random_samples: np.ndarray, images: np.ndarray, recons: np.ndarray,
+                            train_recons: np.ndarray, mirror: bool,
                             settings: EvalSettings) -> tuple[dict, nearest.Nearest | None, nearest.Nearest | None]:
     """How near random samples and real held-out images lie to the training split's images
-    (poseguide.nearest), and the ratio of the two; the held-out reconstructions, as blurred as
-    samples but of people the model never trained on, give the same scale without sharpness
-    in the way. Returns (the report section, the samples' nearest training images, the held-out
-    images' ones, or None when the evaluated split is the training split itself)."""
+    (poseguide.nearest), and the ratio of the two. Blur alone moves an image nearer to every
+    training image, so two model outputs as blurred as samples give the scale too: the held-out
+    reconstructions (new people) and the model's redrawings of training images (copies).
+    Returns (the report section, the samples' nearest training images, the held-out images'
+    ones, or None when the evaluated split is the training split itself)."""
     train_images = np.load(info.root / IMAGES, mmap_mode="r")
     rows = info.train_indices
     if len(rows) == 0:
         return {"skipped": True, "reason": "the dataset has no training split to compare with"}, None, None
-    near_random = nearest.nearest_images(random_samples, train_images, rows, mirror=mirror)
     held_out = settings.split == "val"
-    near_real = nearest.nearest_images(images, train_images, rows, mirror=mirror) if held_out else None
-    near_recons = nearest.nearest_images(recons, train_images, rows, mirror=mirror) if held_out else None
+    sets = [random_samples, train_recons] + ([images, recons] if held_out else [])
+    found = nearest.nearest_images(np.concatenate(sets), train_images, rows, mirror=mirror)
+    parts = found.split([len(x) for x in sets])
+    near_random, near_copies = parts[:2]
+    near_real, near_recons = parts[2:] if held_out else (None, None)
     random_summary = nearest.summary(near_random.distance)
+    copies_summary = nearest.summary(near_copies.distance)
     real_summary = nearest.summary(near_real.distance if held_out else [])
     recon_summary = nearest.summary(near_recons.distance if held_out else [])
     closest = np.argsort(near_random.distance, kind="stable")[: settings.picture_columns]
@@ -393,6 +415,9 @@ def nearest_training_scores(info, random_samples: np.ndarray, images: np.ndarray
         "reconstructions": recon_summary,
         "ratio": {key: ratio(random_summary[key], real_summary[key]) for key in ("median", "p5")},
         "ratio_to_reconstructions": {key: ratio(random_summary[key], recon_summary[key]) for key in ("median", "p5")},
+        "training_reconstructions": copies_summary,
+        "normalised": {key: metrics.normalised_score(random_summary[key], copies_summary[key], recon_summary[key])
+                       for key in ("median", "p5")},
         "training_images": int(len(rows)),
         "mirrored": mirror,
         "closest": [{"sample": int(i), "training_index": int(near_random.index[i]),
@@ -402,13 +427,17 @@ def nearest_training_scores(info, random_samples: np.ndarray, images: np.ndarray
             nearest.DEFINITION + f", among the {len(rows)} images of the dataset's train split"
             + (" and their mirror images (the model trained with flips)" if mirror else "")
             + "; random samples are drawn with no pose given and z from the prior; held-out: the real "
-            f"{settings.split} images scored above; reconstructions: those images encoded and decoded"
+            f"{settings.split} images scored above; reconstructions: those images encoded and decoded (z = the "
+            f"posterior mean); training reconstructions: {len(near_copies.distance)} training images encoded and "
+            "decoded alike, what a model that copies draws; normalised: (random - training reconstructions) / "
+            "(reconstructions - training reconstructions), 0 at copies, 1 as new as held-out people"
         ),
         "reading": (
             "ratio random / held-out about 1: samples are as far from the training images as new photos of the "
             "same scene are; well below 1, with closest pairs that look like one picture: the model draws copies of "
-            "its training images. Blur alone moves an image somewhat nearer to every training image; the held-out "
-            "reconstructions, as blurred as samples, show how much"
+            "its training images. Blur alone moves an image somewhat nearer to every training image, so the "
+            "normalised score compares samples with model outputs only: near 0, samples are as near the training "
+            "images as the model's redrawings of them; near 1, as far as its renderings of new people"
         ),
     }
     if near_real is None:
@@ -552,6 +581,9 @@ def evaluate(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir:
     )[0].reshape(div_count, settings.diversity_k, size, size, 3)
     recons, recon_alpha, bpd = reconstruct(model, images, masks, poses, posterior_noise, bg_rgb, settings)
     timings["model"] = time.perf_counter() - t
+    t = time.perf_counter()
+    train_recons = redraw_training_images(model, info, bg_rgb, settings)
+    timings["training_reconstructions"] = time.perf_counter() - t
 
     from poseguide.extract import PoseEstimator
 
@@ -655,7 +687,8 @@ def evaluate(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir:
 
     t = time.perf_counter()
     mirror = bool((generator.extra_config.get("data") or {}).get("flip", True))  # as generate's pose coverage
-    copying, near_random, near_real = nearest_training_scores(info, random_samples, images, recons, mirror, settings)
+    copying, near_random, near_real = nearest_training_scores(info, random_samples, images, recons, train_recons,
+                                                              mirror, settings)
     timings["nearest_training"] = time.perf_counter() - t
 
     t = time.perf_counter()

@@ -73,6 +73,7 @@ COMPARE_ROWS: tuple[tuple[str, str, int, bool | None], ...] = (
     ("nearest training image: random samples (median)", "nearest_training/random/median", 4, None),
     ("nearest training image: held-out real (median)", "nearest_training/held_out/median", 4, None),
     ("nearest training image: random / held-out", "nearest_training/ratio/median", 3, True),
+    ("nearest training image: normalised (0 copies)", "nearest_training/normalised/median", 3, True),
     ("diversity: samples L1", "diversity/samples_pairwise_l1", 4, None),
     ("diversity: real L1", "diversity/real_pairwise_l1", 4, None),
     ("sharpness person: samples / real", "sharpness/person/samples_ratio", 3, True),
@@ -226,6 +227,7 @@ def nearest_training_lines(report: dict) -> list[str]:
         return lines + [f"Not measured: {near['reason']}.", ""]
     r, h, q = near["random"], near["held_out"], near["ratio"]
     rec, qr = near.get("reconstructions") or {}, near.get("ratio_to_reconstructions") or {}
+    copies, norm = near.get("training_reconstructions") or {}, near.get("normalised") or {}
     lines += [
         "Distance from each image to its nearest training image (lower: more alike):",
         "",
@@ -235,8 +237,11 @@ def nearest_training_lines(report: dict) -> list[str]:
         f"| real held-out images | {fmt(h['median'], 4)} | {fmt(h['p5'], 4)} | {fmt(h['min'], 4)} | {h['n']} |",
         f"| reconstructions of the held-out images | {fmt(rec.get('median'), 4)} | {fmt(rec.get('p5'), 4)} "
         f"| {fmt(rec.get('min'), 4)} | {rec.get('n', 0)} |",
+        f"| the model's redrawings of training images (copies) | {fmt(copies.get('median'), 4)} "
+        f"| {fmt(copies.get('p5'), 4)} | {fmt(copies.get('min'), 4)} | {copies.get('n', 0)} |",
         f"| ratio random / held-out | {fmt(q['median'])} | {fmt(q['p5'])} | | |",
         f"| ratio random / reconstructions (blur alike) | {fmt(qr.get('median'))} | {fmt(qr.get('p5'))} | | |",
+        f"| normalised: 0 copies, 1 new people | {fmt(norm.get('median'))} | {fmt(norm.get('p5'))} | | |",
         "",
         f"- Distance: {near['definition']}.",
         f"- Reading it: {near['reading']}.",
@@ -404,7 +409,8 @@ def console_summary(report: dict, out_dir: Path) -> str:
           if (report.get("unseen_poses") or {}).get("pose_set") else []),
         *([f"  nearest training image: random samples {fmt(value_at(report, 'nearest_training/random/median'), 4)}, "
            f"held-out real {fmt(value_at(report, 'nearest_training/held_out/median'), 4)} (median; "
-           f"random / held-out {fmt(value_at(report, 'nearest_training/ratio/median'))}, well below 1: copies)"]
+           f"random / held-out {fmt(value_at(report, 'nearest_training/ratio/median'))}; normalised "
+           f"{fmt(value_at(report, 'nearest_training/normalised/median'))}, 0 copies, 1 new people)"]
           if value_at(report, "nearest_training/random") else []),
         "  sharpness / real: " + ", ".join(
             f"{region} {fmt(value_at(report, f'sharpness/{region}/samples_ratio'))} posed, "
