@@ -42,7 +42,8 @@ class Nearest:
         """One Nearest per consecutive group of `sizes` queries: several sets of images searched
         in one pass, so the references are read and reduced once."""
         cuts = np.cumsum(sizes)[:-1]
-        return [Nearest(*parts) for parts in zip(*(np.split(a, cuts) for a in (self.distance, self.index, self.mirrored)))]
+        columns = (np.split(a, cuts) for a in (self.distance, self.index, self.mirrored))
+        return [Nearest(*parts) for parts in zip(*columns)]
 
 
 def thumbnails(images: np.ndarray) -> torch.Tensor:
