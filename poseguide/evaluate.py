@@ -14,6 +14,9 @@ pixel metrics); nothing is downloaded. One run scores a model on a dataset's hel
 - Reconstruction: PSNR and SSIM of held-out images encoded and decoded (z = the posterior
   mean), and the negative ELBO in bits per dimension (one posterior sample per image).
 - Diversity: the spread among several samples of one pose, and among real images for scale.
+- Copying: the distance from each random sample to its nearest training image (poseguide.nearest),
+  beside the same distance from the real held-out images; a model trained on few photos that
+  copies them draws samples much nearer to its training set than new real photos are.
 - Sharpness: the high-frequency energy (mean squared Laplacian of luminance) of generated
   people, faces and hands against the real held-out ones, as a ratio (1: as detailed as real).
 - FID/KID: only from a local Inception weights file (`--inception-weights`); skipped otherwise.
@@ -38,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from poseguide import atomicfile, metrics
+from poseguide import atomicfile, metrics, nearest
 from poseguide.datasetdir import IMAGES, LANDMARKS, MANIFEST, MASKS
 from poseguide import landmarks as lm
 from poseguide.jsonfile import read_versioned_json
@@ -48,6 +51,7 @@ from poseguide.rundir import CONFIG_FILE as RUN_CONFIG_FILE, MODEL_DIR as RUN_MO
 
 REPORT_FORMAT = "poseguide-evaluation"
 REPORT_VERSION = 1
+COPY_SCALE_IMAGES = 32  # training images redrawn for the copying scale: enough for its median, about a second
 FID_SKIPPED = (
     "skipped: FID/KID need Inception weights, which poseguide never downloads; "
     "pass a local file with --inception-weights PATH to compute them"
@@ -364,6 +368,83 @@ def unseen_pose_scores(generator, poses: np.ndarray, z: torch.Tensor, background
     return report, pictures
 
 
+def redraw_training_images(model, info, background: tuple[int, int, int], settings: EvalSettings) -> np.ndarray:
+    """A few training images encoded and decoded (z = the posterior mean): what a model that
+    copies its training set draws, exactly as blurred as its samples. The copying scale's 0."""
+    rows = info.train_indices
+    size = model.config.image_size
+    if len(rows) == 0:
+        return np.zeros((0, size, size, 3), np.uint8)
+    rng = np.random.default_rng([settings.seed, 5])
+    rows = np.sort(rng.choice(rows, size=min(COPY_SCALE_IMAGES, len(rows)), replace=False))
+    images = np.asarray(np.load(info.root / IMAGES, mmap_mode="r")[rows])
+    masks = np.asarray(np.load(info.root / MASKS, mmap_mode="r")[rows])
+    poses = np.asarray(np.load(info.root / LANDMARKS, mmap_mode="r")[rows], dtype=np.float32)
+    noise = torch.zeros(len(rows), model.latent_dim)
+    return reconstruct(model, images, masks, poses, noise, background, settings)[0]
+
+
+def nearest_training_scores(info, random_samples: np.ndarray, images: np.ndarray, recons: np.ndarray,
+                            train_recons: np.ndarray, mirror: bool,
+                            settings: EvalSettings) -> tuple[dict, nearest.Nearest | None, nearest.Nearest | None]:
+    """How near random samples and real held-out images lie to the training split's images
+    (poseguide.nearest), and the ratio of the two. Blur alone moves an image nearer to every
+    training image, so two model outputs as blurred as samples give the scale too: the held-out
+    reconstructions (new people) and the model's redrawings of training images (copies).
+    Returns (the report section, the samples' nearest training images, the held-out images'
+    ones, or None when the evaluated split is the training split itself)."""
+    train_images = np.load(info.root / IMAGES, mmap_mode="r")
+    rows = info.train_indices
+    if len(rows) == 0:
+        return {"skipped": True, "reason": "the dataset has no training split to compare with"}, None, None
+    held_out = settings.split == "val"
+    sets = [random_samples, train_recons] + ([images, recons] if held_out else [])
+    found = nearest.nearest_images(np.concatenate(sets), train_images, rows, mirror=mirror)
+    parts = found.split([len(x) for x in sets])
+    near_random, near_copies = parts[:2]
+    near_real, near_recons = parts[2:] if held_out else (None, None)
+    random_summary = nearest.summary(near_random.distance)
+    copies_summary = nearest.summary(near_copies.distance)
+    real_summary = nearest.summary(near_real.distance if held_out else [])
+    recon_summary = nearest.summary(near_recons.distance if held_out else [])
+    closest = np.argsort(near_random.distance, kind="stable")[: settings.picture_columns]
+    section = {
+        "skipped": False,
+        "random": random_summary,
+        "held_out": real_summary,
+        "reconstructions": recon_summary,
+        "ratio": {key: ratio(random_summary[key], real_summary[key]) for key in ("median", "p5")},
+        "ratio_to_reconstructions": {key: ratio(random_summary[key], recon_summary[key]) for key in ("median", "p5")},
+        "training_reconstructions": copies_summary,
+        "normalised": {key: metrics.normalised_score(random_summary[key], copies_summary[key], recon_summary[key])
+                       for key in ("median", "p5")},
+        "training_images": int(len(rows)),
+        "mirrored": mirror,
+        "closest": [{"sample": int(i), "training_index": int(near_random.index[i]),
+                     "distance": float(near_random.distance[i]), "mirrored": bool(near_random.mirrored[i])}
+                    for i in closest],
+        "definition": (
+            nearest.DEFINITION + f", among the {len(rows)} images of the dataset's train split"
+            + (" and their mirror images (the model trained with flips)" if mirror else "")
+            + "; random samples are drawn with no pose given and z from the prior; held-out: the real "
+            f"{settings.split} images scored above; reconstructions: those images encoded and decoded (z = the "
+            f"posterior mean); training reconstructions: {len(near_copies.distance)} training images encoded and "
+            "decoded alike, what a model that copies draws; normalised: (random - training reconstructions) / "
+            "(reconstructions - training reconstructions), 0 at copies, 1 as new as held-out people"
+        ),
+        "reading": (
+            "ratio random / held-out about 1: samples are as far from the training images as new photos of the "
+            "same scene are; well below 1, with closest pairs that look like one picture: the model draws copies of "
+            "its training images. Blur alone moves an image somewhat nearer to every training image, so the "
+            "normalised score compares samples with model outputs only: near 0, samples are as near the training "
+            "images as the model's redrawings of them; near 1, as far as its renderings of new people"
+        ),
+    }
+    if near_real is None:
+        section["held_out_note"] = "the evaluated split is the training split, so there is no held-out scale"
+    return section, near_random, near_real
+
+
 def region_energies(images: np.ndarray, person: np.ndarray, poses: np.ndarray) -> dict[str, torch.Tensor]:
     """(N,) sharpness of each image's person (mask uint8 >= 128), face and hands; NaN where a
     region is missing (no visible face, or a pose MediaPipe did not find)."""
@@ -500,6 +581,9 @@ def evaluate(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir:
     )[0].reshape(div_count, settings.diversity_k, size, size, 3)
     recons, recon_alpha, bpd = reconstruct(model, images, masks, poses, posterior_noise, bg_rgb, settings)
     timings["model"] = time.perf_counter() - t
+    t = time.perf_counter()
+    train_recons = redraw_training_images(model, info, bg_rgb, settings)
+    timings["training_reconstructions"] = time.perf_counter() - t
 
     from poseguide.extract import PoseEstimator
 
@@ -602,6 +686,12 @@ def evaluate(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir:
     )
 
     t = time.perf_counter()
+    mirror = bool((generator.extra_config.get("data") or {}).get("flip", True))  # as generate's pose coverage
+    copying, near_random, near_real = nearest_training_scores(info, random_samples, images, recons, train_recons,
+                                                              mirror, settings)
+    timings["nearest_training"] = time.perf_counter() - t
+
+    t = time.perf_counter()
     fid = fid_scores(images, {"samples": posed, "random": random_samples}, settings.inception_weights, settings.seed)
     timings["fid"] = time.perf_counter() - t
 
@@ -638,6 +728,7 @@ def evaluate(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir:
         "reconstruction": reconstruction,
         "diversity": diversity,
         "unseen_poses": unseen,
+        "nearest_training": copying,
 
 
         "sharpness": sharpness,
@@ -655,6 +746,10 @@ def evaluate(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir:
     pictures.update(write_unseen_pictures(out_dir, unseen_pictures, bg_rgb, settings))
 
 
+    if near_random is not None:
+        pictures["nearest"] = "nearest.png"
+        write_nearest_sheet(out_dir / pictures["nearest"], info, random_samples, near_random, images, near_real,
+                            settings.picture_columns)
     pictures["faces"] = "faces.png"
     write_crops_sheet(out_dir / pictures["faces"], images, posed, poses, settings.picture_columns)
     report["pictures"] = pictures
@@ -825,6 +920,39 @@ def write_crops_sheet(path: Path, images: np.ndarray, samples: np.ndarray, poses
     if not tiles:  # no visible face or hand anywhere: say so rather than leave a broken link
         tiles, captions = [np.full((tile, tile, 3), 255, np.uint8)], ["no face or hand visible"]
     save_png(make_grid(tiles, ncol=min(columns, len(tiles)), captions=captions), path)
+
+
+def write_nearest_sheet(path: Path, info, samples: np.ndarray, near_samples: nearest.Nearest, real: np.ndarray,
+                        near_real: nearest.Nearest | None, columns: int) -> None:
+    """The random samples nearest to a training image, each above that training image (mirrored
+    when it matched as its mirror), captioned with the distance; then the same for the nearest real
+    held-out images, for scale: a copy shows as a pair as alike as the real ones are, or more."""
+    import cv2
+
+    from poseguide.visualize import make_grid, save_png
+
+    train_images = np.load(info.root / IMAGES, mmap_mode="r")
+    size = samples.shape[1]
+    scale = max(1, 128 // size)
+
+    def up(image: np.ndarray) -> np.ndarray:
+        return cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST) if scale > 1 else image
+
+    tiles, captions = [], []
+    for name, images, near in (("sample", samples, near_samples), ("held-out", real, near_real)):
+        if near is None:
+            continue
+        order = np.argsort(near.distance, kind="stable")[:columns]
+        blank = [np.full_like(up(images[0]), 255)] * (columns - len(order))
+        tiles += [up(images[i]) for i in order] + blank
+        captions += [f"{name} d={near.distance[i]:.3f}" for i in order] + [""] * len(blank)
+        for i in order:
+            match = np.asarray(train_images[near.index[i]])
+            tiles.append(up(np.ascontiguousarray(match[:, ::-1]) if near.mirrored[i] else match))
+            captions.append(f"train #{near.index[i]}" + (" mirrored" if near.mirrored[i] else ""))
+        tiles += blank
+        captions += [""] * len(blank)
+    save_png(make_grid(tiles, ncol=columns, captions=captions), path)
 
 
 # --- reading a report ----------------------------------------------------------------------------

@@ -150,6 +150,7 @@ def _evaluation_lines(report: dict, report_link: str | None) -> list[str]:
     pose, realism, rec = report["pose"], report["realism"], report["reconstruction"]
     data, settings = report["data"], report.get("settings", {})
     temperature = settings.get("temperature")
+    near = report.get("nearest_training") or {}
     lines = [
         f"`poseguide evaluate` on {data['samples']} {data['split']} samples of `{data['dir']}`"
         + (f", temperature {temperature:g}" if isinstance(temperature, (int, float)) else "")
@@ -164,6 +165,8 @@ def _evaluation_lines(report: dict, report_link: str | None) -> list[str]:
         f"| pose PCK@0.1, mean appearance | {fmt(pose['samples_z0']['pck@0.1'])} | | |",
         f"| person found in posed samples | {fmt(pose['samples']['detection_rate'])} | {fmt(realism['real_detection_rate'])} | |",
         f"| person found in random samples | {fmt(realism['random_detection_rate'])} | {fmt(realism['real_detection_rate'])} | |",
+        *([f"| median distance to the nearest training image: random samples, real held-out | "
+           f"{fmt(near['random']['median'], 4)} | {fmt(near['held_out']['median'], 4)} | |"] if near.get("random") else []),
         f"| reconstruction PSNR (dB) | {fmt(rec['psnr']['mean'], 2)} | | |",
         f"| reconstruction SSIM | {fmt(rec['ssim']['mean'], 4)} | | |",
         f"| negative ELBO (bits/dim) | {fmt(rec['bits_per_dim']['mean'])} | | |",

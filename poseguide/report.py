@@ -70,6 +70,10 @@ COMPARE_ROWS: tuple[tuple[str, str, int, bool | None], ...] = (
     ("edited poses: person found", "unseen_poses/edited/samples/detection_rate", 3, True),
     ("pose set PCK@0.1", "unseen_poses/pose_set/samples/pck@0.1", 3, True),
     ("pose set PCK@0.1 ceiling", "unseen_poses/pose_set/ceiling/pck@0.1", 3, None),
+    ("nearest training image: random samples (median)", "nearest_training/random/median", 4, None),
+    ("nearest training image: held-out real (median)", "nearest_training/held_out/median", 4, None),
+    ("nearest training image: random / held-out", "nearest_training/ratio/median", 3, True),
+    ("nearest training image: normalised (0 copies)", "nearest_training/normalised/median", 3, True),
     ("diversity: samples L1", "diversity/samples_pairwise_l1", 4, None),
     ("diversity: real L1", "diversity/real_pairwise_l1", 4, None),
     ("sharpness person: samples / real", "sharpness/person/samples_ratio", 3, True),
@@ -212,6 +216,45 @@ def unseen_poses_lines(report: dict) -> list[str]:
     return lines + [""]
 
 
+def nearest_training_lines(report: dict) -> list[str]:
+    """The copying section of report.md: how near random samples and real held-out images lie to
+    the training images, their ratio, and the picture of the closest pairs."""
+    near = report.get("nearest_training") or {}
+    if not near:
+        return []
+    lines = ["## Does the model copy its training set?", ""]
+    if near.get("skipped"):
+        return lines + [f"Not measured: {near['reason']}.", ""]
+    r, h, q = near["random"], near["held_out"], near["ratio"]
+    rec, qr = near.get("reconstructions") or {}, near.get("ratio_to_reconstructions") or {}
+    copies, norm = near.get("training_reconstructions") or {}, near.get("normalised") or {}
+    lines += [
+        "Distance from each image to its nearest training image (lower: more alike):",
+        "",
+        "| images | median | 5th percentile | nearest | n |",
+        "|---|---:|---:|---:|---:|",
+        f"| random samples (no pose given) | {fmt(r['median'], 4)} | {fmt(r['p5'], 4)} | {fmt(r['min'], 4)} | {r['n']} |",
+        f"| real held-out images | {fmt(h['median'], 4)} | {fmt(h['p5'], 4)} | {fmt(h['min'], 4)} | {h['n']} |",
+        f"| reconstructions of the held-out images | {fmt(rec.get('median'), 4)} | {fmt(rec.get('p5'), 4)} "
+        f"| {fmt(rec.get('min'), 4)} | {rec.get('n', 0)} |",
+        f"| the model's redrawings of training images (copies) | {fmt(copies.get('median'), 4)} "
+        f"| {fmt(copies.get('p5'), 4)} | {fmt(copies.get('min'), 4)} | {copies.get('n', 0)} |",
+        f"| ratio random / held-out | {fmt(q['median'])} | {fmt(q['p5'])} | | |",
+        f"| ratio random / reconstructions (blur alike) | {fmt(qr.get('median'))} | {fmt(qr.get('p5'))} | | |",
+        f"| normalised: 0 copies, 1 new people | {fmt(norm.get('median'))} | {fmt(norm.get('p5'))} | | |",
+        "",
+        f"- Distance: {near['definition']}.",
+        f"- Reading it: {near['reading']}.",
+    ]
+    if near.get("held_out_note"):
+        lines.append(f"- Held-out: {near['held_out_note']}.")
+    pics = report.get("pictures", {})
+    if "nearest" in pics:
+        lines += ["", "The random samples nearest to a training image, each above that image, then the real held-out "
+                  "images nearest to one, for scale:", "", f"![nearest]({pics['nearest']})"]
+    return lines + [""]
+
+
 def sharpness_table(report: dict) -> str:
     """Sharpness of each region: the real energy, then each generated set's ratio to it."""
     sharp = report.get("sharpness") or {}
@@ -273,6 +316,7 @@ def markdown(report: dict, other: dict | None = None) -> str:
         f"- Diversity: {report['diversity']['definition']}.",
         "",
     ]
+    lines += nearest_training_lines(report)
     if report.get("sharpness"):
         lines += [
             "## Sharpness",
@@ -363,6 +407,11 @@ def console_summary(report: dict, out_dir: Path) -> str:
            f"{fmt(report['unseen_poses']['pose_set']['ceiling']['pck@0.1'])}, "
            f"floor {fmt(report['unseen_poses']['pose_set'].get('floor', {}).get('pck@0.1'))}"]
           if (report.get("unseen_poses") or {}).get("pose_set") else []),
+        *([f"  nearest training image: random samples {fmt(value_at(report, 'nearest_training/random/median'), 4)}, "
+           f"held-out real {fmt(value_at(report, 'nearest_training/held_out/median'), 4)} (median; "
+           f"random / held-out {fmt(value_at(report, 'nearest_training/ratio/median'))}; normalised "
+           f"{fmt(value_at(report, 'nearest_training/normalised/median'))}, 0 copies, 1 new people)"]
+          if value_at(report, "nearest_training/random") else []),
         "  sharpness / real: " + ", ".join(
             f"{region} {fmt(value_at(report, f'sharpness/{region}/samples_ratio'))} posed, "
             f"{fmt(value_at(report, f'sharpness/{region}/random_ratio'))} random" for region in ("person", "face", "hand")

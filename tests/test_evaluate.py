@@ -30,6 +30,7 @@ def report_dir(tmp_path_factory, tiny_model_dir, prepared_dataset) -> Path:
     proc = run_cli("evaluate", "--checkpoint", tiny_model_dir, "--data", prepared_dataset, "--out", out,
                    "--num", NUM, "--seed", 3, "--no-progress", "--pose-set", prepared_dataset)
     assert "PCK@0.1" in proc.stdout and "ceiling" in proc.stdout and "edited poses PCK@0.1" in proc.stdout
+    assert "nearest training image: random samples" in proc.stdout
     return out
 
 
@@ -211,6 +212,85 @@ def test_sharpness_entries_and_the_face_and_hand_sheet(report_dir, prepared_data
     assert "## Sharpness" in md and "| face |" in md and "](faces.png)" in md
     with Image.open(report_dir / r["pictures"]["faces"]) as im:
         assert im.format == "PNG" and im.width >= 64 and im.height >= 2 * 64  # real crops above the samples'
+
+
+@pytest.mark.slow
+def test_nearest_training_images_of_random_samples_beside_held_out_ones(report_dir, prepared_dataset):
+    """The held-out images' nearest training images are recomputed here from block means
+    over the train split and its mirror images (the tiny model trained with flips); the random
+    samples' closest pairs are listed in order, and drawn in nearest.png."""
+    from poseguide.dataset import validate_dataset
+    from poseguide.nearest import THUMB_SIDE
+
+    r = _report(report_dir)
+    near = r["nearest_training"]
+    info = validate_dataset(prepared_dataset)
+    assert near["skipped"] is False and near["mirrored"] is True
+    assert near["training_images"] == len(info.train_indices)
+    assert near["random"]["n"] == near["held_out"]["n"] == near["reconstructions"]["n"] == r["data"]["samples"]
+    assert near["ratio_to_reconstructions"]["median"] == pytest.approx(
+        near["random"]["median"] / near["reconstructions"]["median"])
+    copies = near["training_reconstructions"]
+    assert copies["n"] == min(32, len(info.train_indices))
+    assert near["normalised"]["median"] == pytest.approx(
+        (near["random"]["median"] - copies["median"]) / (near["reconstructions"]["median"] - copies["median"]))
+
+    all_images = np.load(prepared_dataset / "images.npy")
+
+    def thumbs(images):  # the mean of each 8x8 block of a 128 px image
+        block = images.shape[1] // THUMB_SIDE
+        return (images.astype(np.float64) / 255.0).reshape(
+            len(images), THUMB_SIDE, block, THUMB_SIDE, block, 3).mean((2, 4)).reshape(len(images), -1)
+
+    train = thumbs(all_images[info.train_indices])
+    train = np.concatenate([train, thumbs(all_images[info.train_indices][:, :, ::-1])])
+    held_out = thumbs(all_images[r["data"]["indices"]])
+    dist = np.sqrt(((held_out[:, None] - train[None]) ** 2).mean(-1)).min(1)
+    assert near["held_out"]["median"] == pytest.approx(float(np.median(dist)), rel=1e-6)
+    assert near["held_out"]["min"] == pytest.approx(float(dist.min()), rel=1e-6)
+    assert near["held_out"]["min"] > 0  # held-out images are not in the train split
+    assert near["ratio"]["median"] == pytest.approx(near["random"]["median"] / near["held_out"]["median"])
+
+    closest = near["closest"]
+    assert len(closest) == min(8, r["data"]["samples"])
+    assert [c["distance"] for c in closest] == sorted(c["distance"] for c in closest)
+    assert closest[0]["distance"] == pytest.approx(near["random"]["min"])
+    assert all(int(c["training_index"]) in set(info.train_indices.tolist()) for c in closest)
+
+    md = (report_dir / "report.md").read_text()
+    assert "## Does the model copy its training set?" in md and "| ratio random / held-out |" in md
+    assert r["pictures"]["nearest"] == "nearest.png" and "](nearest.png)" in md
+    with Image.open(report_dir / "nearest.png") as im:  # samples, their matches, held-out, their matches
+        assert im.height >= 4 * r["model"]["image_size"]
+
+
+def test_samples_that_are_training_images_read_as_copies(prepared_dataset):
+    """What a copying model would draw: its training images themselves. They sit at distance 0
+    from the train split, so the ratio to held-out photos is 0; evaluated on the train split
+    itself there is no held-out scale, and the report says so."""
+    from poseguide.dataset import validate_dataset
+    from poseguide.evaluate import EvalSettings, nearest_training_scores
+
+    info = validate_dataset(prepared_dataset)
+    images = np.load(prepared_dataset / "images.npy")
+    copied = info.train_indices[[4, 0, 2]]
+    held_out = images[info.val_indices]
+    section, near, near_real = nearest_training_scores(info, images[copied], held_out, held_out, images[copied],
+                                                       mirror=True, settings=EvalSettings())
+    assert section["random"]["median"] == 0.0 and section["ratio"]["median"] == 0.0
+    assert section["training_reconstructions"]["median"] == 0.0 and section["normalised"]["median"] == 0.0
+    assert section["held_out"]["min"] > 0 and section["reconstructions"] == section["held_out"]
+    assert sorted(c["training_index"] for c in section["closest"]) == sorted(copied.tolist())
+    assert near.index.tolist() == copied.tolist() and len(near_real.distance) == len(held_out)
+    # held-out photos drawn as samples sit at the new-people end of the scale
+    section = nearest_training_scores(info, held_out, held_out, held_out, images[copied], mirror=True,
+                                      settings=EvalSettings())[0]
+    assert section["ratio"]["median"] == 1.0 and section["normalised"]["median"] == 1.0
+    section, near, near_real = nearest_training_scores(info, images[copied], images[copied], images[copied],
+                                                       images[copied], mirror=False, settings=EvalSettings(split="train"))
+    assert near_real is None and section["held_out"]["n"] == 0 and math.isnan(section["ratio"]["median"])
+    assert math.isnan(section["normalised"]["median"])
+    assert "no held-out scale" in section["held_out_note"]
 
 
 # --- one-line errors, exit status 2 --------------------------------------------------------------

@@ -35,6 +35,7 @@ REPORT = {
     "realism": {"random_detection_rate": 0.895, "real_detection_rate": 0.99},
     "reconstruction": {"psnr": {"mean": 26.54}, "ssim": {"mean": 0.9113}, "bits_per_dim": {"mean": 4.243}},
     "fid": {"skipped": True},
+    "nearest_training": {"random": {"median": 0.07123}, "held_out": {"median": 0.0654}},
     "pictures": {"pose": "pose.png", "random": "random.png"},
 }
 
@@ -94,6 +95,7 @@ def test_card_after_evaluation_links_the_report(run_dir):
     text = write_model_card(run_dir / "model", report=REPORT, report_dir=eval_dir).read_text()
     assert "| pose PCK@0.1, random appearance | 0.643 | 0.923 | 0.389 |" in text
     assert "| person found in random samples | 0.895 | 0.990 | |" in text
+    assert "| median distance to the nearest training image: random samples, real held-out | 0.0712 | 0.0654 | |" in text
     assert "200 val samples of `data/vtest-128`, temperature 0.7, at training step 245" in text
     links = [line.split("](", 1)[1].rstrip(")") for line in text.splitlines() if line.startswith("![")]
     assert links == ["../eval/pose.png", "../eval/random.png"]

@@ -139,6 +139,45 @@ def test_comparison_with_an_older_report_that_lacks_a_metric(tmp_path):
     assert "| PCK@0.1 samples z~prior | 0.568 | 0.500 | +0.068 |" in md
 
 
+def _with_nearest(report: dict) -> dict:
+    return dict(report, nearest_training={
+        "skipped": False,
+        "random": {"median": 0.061234, "p5": 0.04, "min": 0.0312, "n": 6},
+        "held_out": {"median": 0.08, "p5": 0.05, "min": 0.041, "n": 6},
+        "reconstructions": {"median": 0.07, "p5": 0.045, "min": 0.04, "n": 6},
+        "ratio": {"median": 0.7654, "p5": 0.8},
+        "ratio_to_reconstructions": {"median": 0.8748, "p5": None},
+        "training_reconstructions": {"median": 0.03, "p5": 0.02, "min": 0.01, "n": 4},
+        "normalised": {"median": 0.7811, "p5": 1.25},
+        "definition": "NEAREST DEFINITION", "reading": "NEAREST READING",
+    }, pictures=dict(report["pictures"], nearest="nearest.png"))
+
+
+def test_nearest_training_section_rows_summary_line_and_comparison(tmp_path):
+    report = _with_nearest(_report())
+    lines = rp.markdown(_round_trip(report, tmp_path)).splitlines()
+    for row in ("## Does the model copy its training set?",
+                "| random samples (no pose given) | 0.0612 | 0.0400 | 0.0312 | 6 |",
+                "| real held-out images | 0.0800 | 0.0500 | 0.0410 | 6 |",
+                "| reconstructions of the held-out images | 0.0700 | 0.0450 | 0.0400 | 6 |",
+                "| ratio random / held-out | 0.765 | 0.800 | | |",
+                "| the model's redrawings of training images (copies) | 0.0300 | 0.0200 | 0.0100 | 4 |",
+                "| ratio random / reconstructions (blur alike) | 0.875 | n/a | | |",
+                "| normalised: 0 copies, 1 new people | 0.781 | 1.250 | | |",
+                "- Distance: NEAREST DEFINITION.", "- Reading it: NEAREST READING.", "![nearest](nearest.png)"):
+        assert row in lines, row
+    summary = rp.console_summary(report, Path("out")).splitlines()
+    assert ("  nearest training image: random samples 0.0612, held-out real 0.0800 (median; random / held-out "
+            "0.765; normalised 0.781, 0 copies, 1 new people)") in summary
+    rows = {row[0]: row[1:] for row in rp.comparison_rows(report, _report())}
+    assert rows["nearest training image: random / held-out"] == ("0.765", "n/a", "n/a")
+    # a report without the section (older, or a dataset with no train split) says nothing or why
+    assert "copy its training set" not in rp.markdown(_report())
+    assert not any("nearest training" in line for line in rp.console_summary(_report(), Path("out")).splitlines())
+    skipped = dict(_report(), nearest_training={"skipped": True, "reason": "no train split"})
+    assert "Not measured: no train split." in rp.markdown(skipped).splitlines()
+
+
 def test_console_summary():
     lines = rp.console_summary(_report(), Path("out")).splitlines()
     assert lines[0] == "wrote out/report.json and out/report.md (6 held-out samples)"
