@@ -159,14 +159,15 @@ class TimeBudget:
 
     The steps timed all lie in the learning-rate warm-up (when it is long enough), whose rates do
     not depend on max_steps, so a budgeted run equals an unbudgeted run of the chosen length,
-    unless the machine slows down later: the pace is checked again every RECHECK steps and
-    max_steps lowered (the schedule then decays faster) when the rest no longer fits.
+    unless the machine's speed changes later: the pace is checked again every RECHECK steps and
+    max_steps lowered when the rest no longer fits, or raised (up to training.max_steps) when the
+    first steps were slow (another job finishing); the schedule then decays faster or slower.
     Validation, sample grids and the export are estimated from the step time: a forward pass is
     taken as a third of a training step, the prior fits run only the encoder (half of that).
     """
 
     SKIP = 2  # the first steps allocate memory and pick kernels
-    RECHECK = 25  # steps between checks of the pace once planned: max_steps is lowered, never raised
+    RECHECK = 25  # steps between checks of the pace once planned
     # The plan ends at 90% of the budget: on a 2-core AVX2 CPU the later steps of the main job
     # ran 15% slower than the first ones timed (other load, memory growth), and a budget is a promise.
     MARGIN = 0.9
@@ -182,6 +183,7 @@ class TimeBudget:
         self.planned = False
         self.pace = 0.0  # median seconds per step of the last steps timed
         self.num_train, self.num_val = num_train, num_val
+        self.ceiling = t.max_steps  # the trainer lowers config's max_steps to the plan; never go past this
 
     def observe(self, step: int, seconds: float) -> int | None:
         """Record that optimiser step `step` took `seconds`; once enough steps are timed,
@@ -213,7 +215,7 @@ class TimeBudget:
         """The most steps (between `done` and training.max_steps) whose remaining steps and
         overhead fit in the time left."""
         left = self.seconds * self.MARGIN - elapsed
-        low, high = done, self.config.training.max_steps
+        low, high = done, self.ceiling
         while low < high:
             mid = (low + high + 1) // 2
             if (mid - done + self.overhead_steps(mid)) * step_seconds <= left:
@@ -1052,7 +1054,7 @@ class Trainer:
                     progress.update(1)
                     steps_timed += 1
                     if budget is not None and (fitted := budget.observe(step, time.perf_counter() - step_began)) is not None:
-                        self.fix_max_steps(min(fitted, t.max_steps) if self.state.budget_steps else fitted, budget)
+                        self.fix_max_steps(fitted, budget)
                         progress.total = t.max_steps
                     stop = window["stop"]
                     window = self.new_window()
@@ -1120,12 +1122,12 @@ class Trainer:
 
             steps = int(broadcast(torch.tensor([steps], device=self.device))[0])
         replanned = bool(self.state.budget_steps)
-        if replanned and steps >= t.max_steps:
+        if replanned and steps == t.max_steps:
             return
         self.log(
             f"time budget {t.max_minutes:g} min: {budget.pace:.2f} s per step {'now' if replanned else 'measured'}, "
-            f"{'max_steps ' + str(steps) if steps < t.max_steps else 'all ' + str(steps) + ' steps fit'}"
-            f"{f' (of {t.max_steps})' if steps < t.max_steps else ''}"
+            f"{'max_steps ' + str(steps) if steps < budget.ceiling else 'all ' + str(steps) + ' steps fit'}"
+            f"{f' (of {budget.ceiling})' if steps < budget.ceiling else ''}"
         )
         t.max_steps = steps
         self.state.budget_steps = steps

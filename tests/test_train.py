@@ -447,8 +447,8 @@ def test_time_budget_arithmetic():
 
 def test_time_budget_checks_the_pace_again_after_planning():
     """After the plan, every RECHECK steps the budget re-fits max_steps at the pace of those
-    steps: a machine that slows from 2 s to 3 s per step gets a shorter run; the trainer only
-    ever lowers max_steps."""
+    steps: a machine that slows from 2 s to 3 s per step gets a shorter run, and one that then
+    speeds up to 1 s per step a longer one again, never past the config's max_steps."""
     import time
 
     from poseguide.config import load_config
@@ -464,6 +464,12 @@ def test_time_budget_checks_the_pace_again_after_planning():
     answers = [budget.observe(step, 3.0) for step in range(start + 1, start + budget.RECHECK + 1)]
     assert answers[:-1] == [None] * (budget.RECHECK - 1) and budget.pace == 3.0
     assert answers[-1] < planned - 50  # (618 - ~30) s at 3 s per step
+    budget.config.training.max_steps = answers[-1]  # as the trainer fixes it
+    start += budget.RECHECK
+    answers = [budget.observe(step, 1.0) for step in range(start + 1, start + budget.RECHECK + 1)]
+    assert answers[-1] > planned + 100  # about 540 s left at 1 s per step
+    answers = [budget.observe(step, 0.01) for step in range(start + budget.RECHECK + 1, start + 2 * budget.RECHECK + 1)]
+    assert answers[-1] == 1000  # configs/small.yaml's max_steps
 
 
 # --- pure helpers: the learning-rate schedule and the start/resume plan -------------------------
