@@ -211,36 +211,27 @@ def _show_main(args: argparse.Namespace) -> int:
     from poseguide.prepare import PrepareError
     from poseguide.visualize import dataset_contact_sheet, dataset_coverage_picture, people_sheet
 
-    if args.people:
-        output = Path(args.output) if args.output else Path(args.data_dir) / "people.png"
-        _check_output_file(output, "-o")
-        try:
-            validate_dataset(args.data_dir)
-            n = people_sheet(args.data_dir, output, num=args.num)
-        except (DatasetError, PrepareError) as err:
-            raise UserError(str(err)) from None
-        except OSError as err:
-            if err.errno not in _WRITE_ERRNOS:
-                raise
-            raise _write_error(err, output) from None
-        print(f"wrote {output}: {n} people; keep some with `poseguide prepare ... --out {args.data_dir} --track N [N ...]`")
-        return 0
-    output = Path(args.output) if args.output else Path(args.data_dir) / "contact-sheet.png"
-    coverage = output.with_name(f"{output.stem}-coverage.png")
+    output = Path(args.output) if args.output else Path(args.data_dir) / ("people.png" if args.people else "contact-sheet.png")
     if args.num < 1:
         raise UserError(f"--num must be at least 1, got {args.num}")
     _check_output_file(output, "-o")
     try:
         validate_dataset(args.data_dir)  # what training would refuse is not drawn either
-        n = dataset_contact_sheet(args.data_dir, output, num=args.num, split=args.split, seed=args.seed)
-        poses = dataset_coverage_picture(args.data_dir, coverage, split=args.split)
+        if args.people:
+            n = people_sheet(args.data_dir, output, num=args.num)
+            message = f"wrote {output}: {n} people; keep some with `poseguide prepare ... --out {args.data_dir} --track N [N ...]`"
+        else:
+            coverage = output.with_name(f"{output.stem}-coverage.png")
+            n = dataset_contact_sheet(args.data_dir, output, num=args.num, split=args.split, seed=args.seed)
+            poses = dataset_coverage_picture(args.data_dir, coverage, split=args.split)
+            message = f"wrote {output}: {n} samples; {coverage}: the joints of {poses} poses"
     except (DatasetError, PrepareError) as err:
         raise UserError(str(err)) from None
     except OSError as err:
         if err.errno not in _WRITE_ERRNOS:
             raise
         raise _write_error(err, output) from None
-    print(f"wrote {output}: {n} samples; {coverage}: the joints of {poses} poses")
+    print(message)
     return 0
 
 
