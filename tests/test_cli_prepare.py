@@ -59,7 +59,7 @@ def test_bad_inputs_are_skipped_with_reasons(tmp_path, vtest_frames):
         expected["locked.jpg"] = "permission denied"
     out = tmp_path / "data"
     proc = subprocess.run(
-        [*(prefix or []), sys.executable, "-m", "poseguide.cli", "prepare", str(inputs), "--out", str(out), "--no-progress"],
+        [*(prefix or []), sys.executable, "-m", "poseguide.cli", "prepare", str(inputs), "--out", str(out), "--all-people", "--no-progress"],
         cwd=REPO_DIR, capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -91,7 +91,7 @@ def test_nothing_usable_exits_nonzero_with_one_line(tmp_path):
 def test_resume_after_ctrl_c_gives_the_same_dataset(tmp_path, prepared_dataset, vtest_frames):
     out = tmp_path / "data"
     cmd = [sys.executable, "-m", "poseguide.cli", "prepare", str(vtest_frames[0].parent), "--out", str(out),
-           "--workers", "2", "--no-progress"]
+           "--workers", "2", "--all-people", "--no-progress"]
     # As from a terminal: a test run started in the background (`cmd &`, nohup, some CI
     # runners) passes SIGINT down as ignored, and Python then rightly ignores Ctrl-C too.
     proc = subprocess.Popen(cmd, cwd=REPO_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -112,21 +112,21 @@ def test_resume_after_ctrl_c_gives_the_same_dataset(tmp_path, prepared_dataset, 
     assert 1 <= done < 14
     assert not (out / "manifest.json").exists()
 
-    resumed = run_cli("prepare", vtest_frames[0].parent, "--out", out, "--workers", "1", "--no-progress")
+    resumed = run_cli("prepare", vtest_frames[0].parent, "--out", out, "--workers", "1", "--all-people", "--no-progress")
     assert f"processed {14 - done} new of 14 units" in resumed.stdout
     _same_dataset(out, prepared_dataset)  # also: 1 + 2 workers == 2 workers
 
 
 def test_append_and_idempotent_rerun(tmp_path, prepared_dataset, vtest_frames):
     out = tmp_path / "data"
-    run_cli("prepare", *vtest_frames[:10], "--out", out, "--workers", "1", "--no-progress")
+    run_cli("prepare", *vtest_frames[:10], "--out", out, "--workers", "1", "--all-people", "--no-progress")
     first = json.loads((out / "manifest.json").read_text())["counts"]["samples"]
-    more = run_cli("prepare", *vtest_frames[10:], "--out", out, "--workers", "1", "--no-progress")
+    more = run_cli("prepare", *vtest_frames[10:], "--out", out, "--workers", "1", "--all-people", "--no-progress")
     assert "processed 4 new of 14 units" in more.stdout
     assert json.loads((out / "manifest.json").read_text())["counts"]["samples"] > first
     _same_dataset(out, prepared_dataset)  # appending == preparing everything at once (1 vs 2 workers)
 
-    again = run_cli("prepare", vtest_frames[0].parent, "--out", out, "--workers", "2", "--no-progress")
+    again = run_cli("prepare", vtest_frames[0].parent, "--out", out, "--workers", "2", "--all-people", "--no-progress")
     assert "processed 0 new of 14 units" in again.stdout
     _same_dataset(out, prepared_dataset)  # no duplicates
 

@@ -138,7 +138,7 @@ def test_prepare_on_a_full_disk_keeps_the_dataset_and_resumes(prepared_dataset, 
     out = fs / "data"
     shutil.copytree(prepared_dataset, out)
     before = _digests(out)
-    command = ("prepare", DATA_DIR / "vtest", "--out", out, "--size", "128", "--workers", "1", "--no-progress")
+    command = ("prepare", DATA_DIR / "vtest", "--out", out, "--size", "128", "--workers", "1", "--all-people", "--no-progress")
 
     filler = _fill(fs, leave=256 << 10)  # room for the state file, not for new arrays
     proc = run_cli(*command, check=False)
