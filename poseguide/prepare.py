@@ -332,7 +332,7 @@ def process_unit(unit: Unit, shard_dir: Path, settings: PrepareSettings, estimat
     large enough to tell people apart); write the unit's shard atomically."""
     import cv2
 
-    from poseguide import extract, identity
+    from poseguide import extract
 
     t0 = time.perf_counter()
     calls0 = estimator.calls
@@ -793,6 +793,7 @@ def consolidate(out: Path, sources: list[Source], units: list[Unit], settings: P
     looks_a = np.concatenate(looks) if looks else np.zeros((0, *identity.DESCRIPTOR_SHAPE), np.float32)
     faces_a = np.concatenate(face_vectors) if face_vectors else np.zeros((0, FACE_SIZE), np.float32)
     tracks = assign_tracks(entries, looks_a, by_path, settings)
+    n_tracks = len(set(tracks[tracks >= 0].tolist()))
     chosen = select_people(entries, looks_a, tracks, by_path, selection, references or [], faces_a)
     for i, e in enumerate(entries):
         e["track"] = int(tracks[i])
@@ -838,7 +839,7 @@ def consolidate(out: Path, sources: list[Source], units: list[Unit], settings: P
         "framing": settings.framing.to_dict(),
         "settings": settings.to_dict(),
         "counts": {"samples": len(keep), "train": len(keep) - n_val, "val": n_val, "skipped": skipped},
-        "selection": {**selection.to_dict(), "tracks_found": int(len(set(tracks[tracks >= 0].tolist())))},
+        "selection": {**selection.to_dict(), "tracks_found": n_tracks},
         "half_body": half_body,
         "sources": [
             {"path": name_text(s.path), "kind": s.kind, "frames": s.frame_count, "fps": s.fps, **({"error": s.error} if s.error else {})}
@@ -859,7 +860,7 @@ def consolidate(out: Path, sources: list[Source], units: list[Unit], settings: P
     return PrepareReport(
         out=out, samples=len(keep), train=len(keep) - n_val, val=n_val, skipped=skipped,
         units_done=0, units_total=len(units), frames_processed=0, seconds=0.0, bad_inputs=bad_inputs,
-        tracks=int(len(set(tracks[tracks >= 0].tolist()))),
+        tracks=n_tracks,
         half_body=half_body,
         selection_sheet=(out / SELECTION_SHEET) if (out / SELECTION_SHEET).exists() else None,
     )
@@ -968,20 +969,18 @@ def _reference_distances(entries: list[dict], looks: np.ndarray, tracks: np.ndar
         d = identity.nearest_reference_distance(looks, pool)
         if by_face is not None:  # a face, where both sides show one, says more than clothes
             d = np.where(np.isnan(by_face), d, by_face)
-        decided = d.copy()
+        median = {t: float(np.median(d[tracks == t])) for t in frames_of}
         grew = False
-        for t in sorted(frames_of, key=lambda t: float(np.median(d[tracks == t]))):
-            members = tracks == t
-            decided[members] = median = float(np.median(d[members]))
-            if t in accepted or median > limit:
+        for t in sorted(frames_of, key=median.get):
+            if t in accepted or median[t] > limit:
                 continue
             if any(len(frames_of[t] & frames_of[a]) > 2 for a in accepted):
                 continue  # seen beside the person, frame after frame (one shared frame is a track's hand-over)
             accepted.add(t)
             grew = True
-        for t in frames_of:
-            if t not in accepted:
-                decided[tracks == t] = max(float(np.median(d[tracks == t])), limit + 1e-6)
+        decided = d.copy()
+        for t, m in median.items():
+            decided[tracks == t] = m if t in accepted else max(m, limit + 1e-6)
         if not grew:
             break
         taken = np.flatnonzero(np.isin(tracks, list(accepted)))
