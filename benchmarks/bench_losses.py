@@ -31,6 +31,7 @@ RECIPES = {
     "+ focal frequency loss": dict(frequency_weight=10.0),
     "+ 1-scale hinge PatchGAN (64 ch, batch norm)": dict(adversarial_weight=0.5, adversarial_start_step=0),
     "+ pix2pixHD GAN (2 scales, 32 ch, SN, FM)": PIX2PIXHD,
+    "+ light PatchGAN (1 scale, 32 ch, 2 layers, SN, FM)": dict(PIX2PIXHD, discriminator_scales=1, discriminator_layers=2),
 }
 
 

@@ -750,8 +750,10 @@ def evaluate(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir:
         pictures["nearest"] = "nearest.png"
         write_nearest_sheet(out_dir / pictures["nearest"], info, random_samples, near_random, images, near_real,
                             settings.picture_columns)
+    from poseguide.visualize import save_png
+
     pictures["faces"] = "faces.png"
-    write_crops_sheet(out_dir / pictures["faces"], images, posed, poses, settings.picture_columns)
+    save_png(crops_sheet(images, {"sample": posed}, poses, settings.picture_columns), out_dir / pictures["faces"])
     report["pictures"] = pictures
     _write_text(out_dir / REPORT_JSON, json.dumps(_jsonable(report), indent=2, allow_nan=True) + "\n")
     _write_text(out_dir / REPORT_MD, markdown(report, other))
@@ -886,14 +888,14 @@ def pose_grid(targets: list[np.ndarray], target_caption: str, samples: np.ndarra
     return make_grid(tiles, ncol=cols, captions=captions)
 
 
-def write_crops_sheet(path: Path, images: np.ndarray, samples: np.ndarray, poses: np.ndarray, columns: int,
-                      tile: int = 64) -> None:
-    """Face and hand crops of real held-out images beside the samples drawn for their poses:
-    the same box from both, upscaled with nearest to one tile size, so detail (or its absence)
-    shows pixel for pixel."""
+def crops_sheet(images: np.ndarray, samples: dict[str, np.ndarray], poses: np.ndarray, columns: int,
+                tile: int = 64) -> np.ndarray:
+    """Face and hand crops of real held-out images above the same crops of each set of samples
+    drawn for their poses (label -> images): the same box from all, upscaled with nearest to one
+    tile size, so detail (or its absence) shows pixel for pixel."""
     import cv2
 
-    from poseguide.visualize import make_grid, save_png
+    from poseguide.visualize import make_grid
 
     size = images.shape[1]
 
@@ -913,13 +915,12 @@ def write_crops_sheet(path: Path, images: np.ndarray, samples: np.ndarray, poses
         if not found:
             continue
         blank = [np.full((tile, tile, 3), 255, np.uint8)] * (columns - len(found))
-        tiles += [crop(images[i], box) for i, box in found] + blank
-        captions += [f"real {kind}"] * len(found) + [""] * len(blank)
-        tiles += [crop(samples[i], box) for i, box in found] + blank
-        captions += [f"sample {kind}"] * len(found) + [""] * len(blank)
+        for label, source in [("real", images), *samples.items()]:
+            tiles += [crop(source[i], box) for i, box in found] + blank
+            captions += [f"{label} {kind}"] * len(found) + [""] * len(blank)
     if not tiles:  # no visible face or hand anywhere: say so rather than leave a broken link
         tiles, captions = [np.full((tile, tile, 3), 255, np.uint8)], ["no face or hand visible"]
-    save_png(make_grid(tiles, ncol=min(columns, len(tiles)), captions=captions), path)
+    return make_grid(tiles, ncol=min(columns, len(tiles)), captions=captions)
 
 
 def write_nearest_sheet(path: Path, info, samples: np.ndarray, near_samples: nearest.Nearest, real: np.ndarray,

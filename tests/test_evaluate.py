@@ -493,3 +493,33 @@ def test_generate_and_evaluate_share_one_sampling_check():
             EvalSettings(seed=seed, temperature=temperature)
         assert str(gen.value) == str(ev.value)
     EvalSettings(seed=2**63 - 1, temperature=10.0)
+
+
+@pytest.mark.slow
+def test_before_after_sheet_draws_evaluates_people_with_the_same_noise(tmp_path, report_dir, tiny_model_dir,
+                                                                       prepared_dataset):
+    """scripts/before_after.py: the real row holds the held-out people evaluate chose for the same
+    --num and --seed, and one model given twice draws two identical rows (the same latents)."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "sheet.png"
+    script = Path(__file__).resolve().parents[1] / "scripts" / "before_after.py"
+    proc = subprocess.run([sys.executable, script, prepared_dataset, tiny_model_dir, tiny_model_dir, "--labels", "a",
+                           "b", "--out", out, "--num", str(NUM), "--seed", "3", "--columns", "3"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    sheet = np.asarray(Image.open(out).convert("RGB"))
+    size, caption, pad = 128, 16, 2
+    rows = [sheet[pad + r * (size + caption + pad):][:size] for r in range(3)]
+    tiles = [[row[:, pad + c * (size + pad):][:, :size] for c in range(3)] for row in rows]
+    indices = _report(report_dir)["data"]["indices"]
+    images = np.load(prepared_dataset / "images.npy", mmap_mode="r")
+    for c in range(3):
+        np.testing.assert_array_equal(tiles[0][c], images[indices[c]])
+        np.testing.assert_array_equal(tiles[1][c], tiles[2][c])
+    assert not np.array_equal(tiles[0][0], tiles[1][0])  # the model's drawing, not the photo again
+
+    bad = subprocess.run([sys.executable, script, prepared_dataset, tmp_path / "nothing"], capture_output=True,
+                         text=True, timeout=120)
+    assert bad.returncode == 1 and bad.stderr.startswith("error: ") and len(bad.stderr.strip().splitlines()) == 1
