@@ -327,7 +327,8 @@ class Decoder(nn.Module):
         )
 
     def forward(self, z: torch.Tensor, cond_pyramid: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """cond_pyramid: the condition at the bottleneck and at each stage size, deepest first."""
+        """cond_pyramid: the condition at the bottleneck (None unless SPADE) and at each stage
+        size, deepest first."""
         bottleneck_cond, cond_pyramid = cond_pyramid[0], cond_pyramid[1:]
         if self.spade:
             h = self.start + self.from_condition(bottleneck_cond)
@@ -372,20 +373,19 @@ class PoseCVAE(nn.Module):
             landmarks, self.config.condition_size, present, self.config.sigma_fraction, batch_size, device
         )
 
-    def _pyramid(self, cond: torch.Tensor) -> list[torch.Tensor]:
-        """The condition resized to the bottleneck and each decoder resolution, coarsest first
-        (area averaging down, bilinear up)."""
-        sizes = [self.config.bottleneck_size] + list(reversed(self.config.stage_sizes()))
-        out = []
-        for size in sizes:
+    def _pyramid(self, cond: torch.Tensor) -> list[torch.Tensor | None]:
+        """The condition resized to the bottleneck (only the SPADE decoder reads it: None
+        otherwise) and to each decoder resolution, coarsest first (area averaging down, bilinear up)."""
+
+        def level(size: int) -> torch.Tensor:
             if size == cond.shape[-1]:
-                level = cond
-            elif size < cond.shape[-1]:
-                level = F.adaptive_avg_pool2d(cond, size)
-            else:
-                level = F.interpolate(cond, size=(size, size), mode="bilinear", align_corners=False)
-            out.append(self._like_features(level))
-        return out
+                return self._like_features(cond)
+            if size < cond.shape[-1]:
+                return self._like_features(F.adaptive_avg_pool2d(cond, size))
+            return self._like_features(F.interpolate(cond, size=(size, size), mode="bilinear", align_corners=False))
+
+        bottleneck = level(self.config.bottleneck_size) if self.decoder.spade else None
+        return [bottleneck] + [level(size) for size in reversed(self.config.stage_sizes())]
 
     def _like_features(self, x: torch.Tensor) -> torch.Tensor:
         """Match the features' dtype and memory layout once, so every torch.cat with the
