@@ -1,6 +1,7 @@
 """What each sharpening loss adds to a training step's time, as a ratio to the plain step.
 
-One run, in one process, on configs/small.yaml's model and loss: a training step (forward,
+One run, in one process, on configs/small.yaml's model and loss (each recipe overrides its
+sharpening terms; the first has none): a training step (forward,
 loss, backward, Adam; and, with a discriminator, its own loss, backward and Adam, as
 `poseguide.train` does) for each recipe below. Recipes alternate step by step over several
 rounds and medians are compared, so a machine that gets busier slows all of them alike.
@@ -24,14 +25,16 @@ from poseguide.losses import VAELoss
 from poseguide.model import PoseCVAE
 
 REPO = Path(__file__).resolve().parents[1]
-PIX2PIXHD = dict(adversarial_weight=0.5, adversarial_start_step=0, discriminator_scales=2,
+NO_GAN = dict(adversarial_weight=0.0)
+PIX2PIXHD = dict(adversarial_weight=0.5, adversarial_start_step=0, discriminator_scales=2, discriminator_layers=3,
                  discriminator_spectral_norm=True, feature_matching_weight=10.0, discriminator_channels=32)
 RECIPES = {
-    "plain (configs/small.yaml)": {},
-    "+ focal frequency loss": dict(frequency_weight=10.0),
-    "+ 1-scale hinge PatchGAN (64 ch, batch norm)": dict(adversarial_weight=0.5, adversarial_start_step=0),
-    "+ pix2pixHD GAN (2 scales, 32 ch, SN, FM)": PIX2PIXHD,
-    "+ light PatchGAN (1 scale, 32 ch, 2 layers, SN, FM)": dict(PIX2PIXHD, discriminator_scales=1, discriminator_layers=2),
+    "no sharpening terms": NO_GAN,
+    "+ focal frequency loss": dict(NO_GAN, frequency_weight=10.0),
+    "+ light PatchGAN (configs/small.yaml: 1 scale, 32 ch, 2 layers, SN, FM)": {},
+    "+ 1-scale hinge PatchGAN (64 ch, 3 layers, batch norm)": dict(
+        discriminator_channels=64, discriminator_layers=3, discriminator_spectral_norm=False, feature_matching_weight=0.0),
+    "+ pix2pixHD GAN (2 scales, 32 ch, 3 layers, SN, FM)": PIX2PIXHD,
 }
 
 
