@@ -38,19 +38,28 @@ HERO_COLUMNS = 8
 
 def hero_picture(model_dir: Path, data_dir: Path, out: Path, seed: int = 0) -> Path:
     """The README's opening picture: held-out people with their poses (top), the model drawing a
-    random appearance in each pose (middle), and random people with no pose given (bottom)."""
-    from poseguide.evaluate import EvalSettings, load_generator, load_split
+    random appearance in each pose (middle), random people with no pose given (bottom), then the
+    face and hand crops of twice as many held-out people above the same crops of the samples drawn
+    for their poses, at one scale (evaluate's crops sheet)."""
+    import numpy as np
+
+    from poseguide.evaluate import EvalSettings, crops_sheet, load_generator, load_split
     from poseguide.generate import composite
     from poseguide.visualize import draw_skeleton, make_grid, save_png
 
     generator = load_generator(model_dir)
-    settings = EvalSettings(num=HERO_COLUMNS, seed=seed)
+    settings = EvalSettings(num=2 * HERO_COLUMNS, seed=seed)
     _, _, images, _, poses = load_split(data_dir, generator.image_size, settings)
     background = generator.background
     posed = composite(generator.generate(poses, seed=seed), background)
-    random_people = composite(generator.generate(None, num=len(poses), seed=seed + 1), background)
-    targets = [draw_skeleton(image, pose) for image, pose in zip(images, poses)]
-    return save_png(make_grid([*targets, *posed, *random_people], ncol=len(poses)), out)
+    random_people = composite(generator.generate(None, num=HERO_COLUMNS, seed=seed + 1), background)
+    cols = min(HERO_COLUMNS, len(poses))
+    targets = [draw_skeleton(image, pose) for image, pose in zip(images[:cols], poses[:cols])]
+    people = make_grid([*targets, *posed[:cols], *random_people[:cols]], ncol=cols)
+    crops = crops_sheet(images, {"generated": posed}, poses, columns=2 * cols, tile=generator.image_size // 2)
+    width = max(people.shape[1], crops.shape[1])
+    pad = [np.pad(a, ((0, 0), (0, width - a.shape[1]), (0, 0)), constant_values=255) for a in (people, crops)]
+    return save_png(np.concatenate(pad), out)
 
 
 def latest_sample_grid(run: Path) -> Path | None:
