@@ -32,6 +32,7 @@ RECIPES = {
     "no sharpening terms": NO_GAN,
     "+ focal frequency loss": dict(NO_GAN, frequency_weight=10.0),
     "+ light PatchGAN (configs/small.yaml: 1 scale, 32 ch, 2 layers, SN, FM)": {},
+    "+ light PatchGAN with 3 layers (its stride-1 layer at 16x16)": dict(discriminator_layers=3),
     "+ 1-scale hinge PatchGAN (64 ch, 3 layers, batch norm)": dict(
         discriminator_channels=64, discriminator_layers=3, discriminator_spectral_norm=False, feature_matching_weight=0.0),
     "+ pix2pixHD GAN (2 scales, 32 ch, 3 layers, SN, FM)": PIX2PIXHD,
