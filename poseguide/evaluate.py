@@ -18,7 +18,8 @@ pixel metrics); nothing is downloaded. One run scores a model on a dataset's hel
   beside the same distance from the real held-out images; a model trained on few photos that
   copies them draws samples much nearer to its training set than new real photos are.
 - Sharpness: the high-frequency energy (mean squared Laplacian of luminance) of generated
-  people, faces and hands against the real held-out ones, as a ratio (1: as detailed as real).
+  people, faces and hands against the real held-out ones, as a ratio (1: as detailed as real);
+  and the same at half resolution, which a 2-pixel checkerboard cannot inflate.
 - FID/KID: only from a local Inception weights file (`--inception-weights`); skipped otherwise.
 
 Samples are drawn through `poseguide.generate.Generator` (the API the `generate` command uses)
@@ -452,11 +453,11 @@ def region_energies(images: np.ndarray, person: np.ndarray, poses: np.ndarray) -
     unit = _to_unit(images)
     faces = [[box] if (box := metrics.face_box(p, size)) is not None else [] for p in poses]
     hands = [metrics.hand_boxes(p, size) for p in poses]
-    return {
-        "person": metrics.laplacian_energy(unit, person >= 128),
-        "face": metrics.laplacian_energy(unit, metrics.box_regions(faces, size)),
-        "hand": metrics.laplacian_energy(unit, metrics.box_regions(hands, size)),
-    }
+    regions = {"person": person >= 128, "face": metrics.box_regions(faces, size),
+               "hand": metrics.box_regions(hands, size)}
+    out = {name: metrics.laplacian_energy(unit, region) for name, region in regions.items()}
+    out.update({f"{name}_coarse": metrics.coarse_laplacian_energy(unit, region) for name, region in regions.items()})
+    return out
 
 
 def sharpness_scores(real: tuple[np.ndarray, np.ndarray, np.ndarray],
@@ -467,7 +468,7 @@ def sharpness_scores(real: tuple[np.ndarray, np.ndarray, np.ndarray],
     energies = {"real": region_energies(*real)}
     energies.update({name: region_energies(*entry) for name, entry in generated.items()})
     out: dict = {}
-    for region in ("person", "face", "hand"):
+    for region in metrics.SHARPNESS_REGIONS:
         entry = {name: metrics.nanmean(values[region]) for name, values in energies.items()}
         entry.update({f"{name}_ratio": ratio(entry[name], entry["real"]) for name in generated})
         entry["images"] = {name: int(torch.isfinite(values[region]).sum()) for name, values in energies.items()}

@@ -271,8 +271,16 @@ SHARPNESS_DEFINITION = (
     f"the visible face landmarks (0-10), each side grown by {FACE_BOX_GROW:g} x their longer side; hand: the same "
     f"around one hand's visible wrist, pinky, index and thumb (15-22), grown by {HAND_BOX_GROW:g} x; boxes at least "
     f"{MIN_BOX_SIDE:g} of the image side. A flat or linearly shaded patch scores 0, a 1-pixel checkerboard of 0 and "
-    "1 scores 16. Per image, then averaged over images; ratio = generated / real (1: as detailed as real photos)"
+    "1 scores 16. Per image, then averaged over images; ratio = generated / real (1: as detailed as real photos). "
+    "The *_coarse regions measure the same after 2x2 area averaging on the even pixel grid (a coarse pixel is in the "
+    "region when at least half of its 4 pixels are): blind to any pattern that repeats every 2 pixels and averages "
+    "out over each 2x2 block, such as the checkerboard a 2x sub-pixel upsampler draws, so only detail of 2 pixels "
+    "and coarser counts"
 )
+
+
+# Full resolution, then 2x2-averaged (coarse_laplacian_energy): detail without sub-pixel artifacts.
+SHARPNESS_REGIONS = ("person", "face", "hand", "person_coarse", "face_coarse", "hand_coarse")
 
 
 def luminance(images: torch.Tensor) -> torch.Tensor:
@@ -298,6 +306,22 @@ def laplacian_energy(images: torch.Tensor, regions: torch.Tensor | np.ndarray | 
     count = inner.sum(dim=(1, 2))
     total = (lap2 * inner).sum(dim=(1, 2))
     return torch.where(count > 0, total / count.clamp_min(1), torch.full_like(total, float("nan")))
+
+
+def coarse_laplacian_energy(images: torch.Tensor, regions: torch.Tensor | np.ndarray | None = None) -> torch.Tensor:
+    """laplacian_energy after 2x2 area averaging on the even grid: detail of 2 pixels and coarser.
+
+    A decoder that upsamples 2x by sub-pixel convolution (PixelShuffle) can draw a pattern that
+    repeats every 2 pixels; it is the largest thing the full-resolution Laplacian sees, yet every
+    2x2 block of it averages to nothing here. Real detail survives the averaging in part, so
+    generated / real at this scale separates detail from that artifact.
+    """
+    h, w = images.shape[-2] // 2 * 2, images.shape[-1] // 2 * 2
+    coarse = torch.nn.functional.avg_pool2d(images[..., :h, :w].double(), 2)
+    if regions is None:
+        return laplacian_energy(coarse)
+    inside = torch.as_tensor(np.asarray(regions), dtype=torch.float64)[:, None, :h, :w]
+    return laplacian_energy(coarse, (torch.nn.functional.avg_pool2d(inside, 2)[:, 0] >= 0.5).numpy())
 
 
 def landmark_box(pose: np.ndarray, indices, size: int, grow: float, min_side: float = MIN_BOX_SIDE,

@@ -82,6 +82,10 @@ COMPARE_ROWS: tuple[tuple[str, str, int, bool | None], ...] = (
     ("sharpness face: random / real", "sharpness/face/random_ratio", 3, True),
     ("sharpness hand: samples / real", "sharpness/hand/samples_ratio", 3, True),
     ("sharpness hand: random / real", "sharpness/hand/random_ratio", 3, True),
+    ("half-res. sharpness person: samples / real", "sharpness/person_coarse/samples_ratio", 3, True),
+    ("half-res. sharpness person: random / real", "sharpness/person_coarse/random_ratio", 3, True),
+    ("half-res. sharpness face: samples / real", "sharpness/face_coarse/samples_ratio", 3, True),
+    ("half-res. sharpness hand: samples / real", "sharpness/hand_coarse/samples_ratio", 3, True),
     ("FID samples", "fid/samples/fid", 2, False),
     ("KID samples", "fid/samples/kid_mean", 4, False),
     ("held-out samples", "data/samples", 0, None),
@@ -262,11 +266,14 @@ def sharpness_table(report: dict) -> str:
         "| region | real (mean sq. Laplacian) | posed samples / real | reconstructions / real | random samples / real |",
         "|---|---:|---:|---:|---:|",
     ]
-    for region in ("person", "face", "hand"):
-        e = sharp.get(region) or {}
+    for region in ("person", "face", "hand", "person_coarse", "face_coarse", "hand_coarse"):
+        e = sharp.get(region)
+        if e is None:  # a report written before the half-resolution regions existed
+            continue
         n = e.get("images") or {}
+        label = region.replace("_coarse", ", half resolution")
         lines.append(
-            f"| {region} | {fmt(e.get('real'), 5)} (n={n.get('real', 0)}) | {fmt(e.get('samples_ratio'))} "
+            f"| {label} | {fmt(e.get('real'), 5)} (n={n.get('real', 0)}) | {fmt(e.get('samples_ratio'))} "
             f"| {fmt(e.get('reconstructions_ratio'))} | {fmt(e.get('random_ratio'))} (n={n.get('random', 0)}) |"
         )
     return "\n".join(lines)
@@ -416,6 +423,10 @@ def console_summary(report: dict, out_dir: Path) -> str:
             f"{region} {fmt(value_at(report, f'sharpness/{region}/samples_ratio'))} posed, "
             f"{fmt(value_at(report, f'sharpness/{region}/random_ratio'))} random" for region in ("person", "face", "hand")
         ),
+        *(["  at half resolution (blind to 2-pixel checkerboards): " + ", ".join(
+            f"{region} {fmt(value_at(report, f'sharpness/{region}_coarse/samples_ratio'))} posed, "
+            f"{fmt(value_at(report, f'sharpness/{region}_coarse/random_ratio'))} random" for region in ("person", "face", "hand")
+        )] if value_at(report, "sharpness/person_coarse") else []),
         "  FID/KID: " + (report["fid"]["reason"] if report["fid"].get("skipped") else
                          f"FID {fmt(report['fid']['samples']['fid'], 2)}, KID {fmt(report['fid']['samples']['kid_mean'], 4)}"),
     ])

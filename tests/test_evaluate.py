@@ -208,8 +208,19 @@ def test_sharpness_entries_and_the_face_and_hand_sheet(report_dir, prepared_data
         values.append((lap[mask[1:-1, 1:-1]] ** 2).mean())
     assert person["real"] == pytest.approx(float(np.mean(values)), rel=1e-6)
 
+    # At half resolution: OpenCV's area resize, its Laplacian, the half-covered coarse pixels.
+    coarse_values = []
+    for image, mask in zip(images, masks):
+        half = lambda a: cv2.resize(a, (a.shape[1] // 2, a.shape[0] // 2), interpolation=cv2.INTER_AREA)  # noqa: E731
+        luma = half(image) @ np.array([0.299, 0.587, 0.114])
+        lap = cv2.Laplacian(luma, cv2.CV_64F, ksize=1)[1:-1, 1:-1]
+        inside = (half(mask.astype(np.float64)) >= 0.5)[1:-1, 1:-1]
+        coarse_values.append((lap[inside] ** 2).mean())
+    assert set(sharp) >= {"person_coarse", "face_coarse", "hand_coarse"}
+    assert sharp["person_coarse"]["real"] == pytest.approx(float(np.mean(coarse_values)), rel=1e-6)
+
     md = (report_dir / "report.md").read_text()
-    assert "## Sharpness" in md and "| face |" in md and "](faces.png)" in md
+    assert "## Sharpness" in md and "| face |" in md and "| person, half resolution |" in md and "](faces.png)" in md
     with Image.open(report_dir / r["pictures"]["faces"]) as im:
         assert im.format == "PNG" and im.width >= 64 and im.height >= 2 * 64  # real crops above the samples'
 

@@ -84,3 +84,19 @@ def test_face_and_hand_boxes_follow_the_landmarks():
     assert metrics.face_box(pose, 100) is None and metrics.hand_boxes(pose, 100) == []
     regions = metrics.box_regions([[(35, 10, 55, 30)], []], 100)
     assert regions[0].sum() == 400 and not regions[1].any()
+
+
+def test_half_resolution_is_blind_to_a_two_pixel_checkerboard_but_not_to_coarse_detail():
+    """The 2x2-averaged measure scores a 1-pixel checkerboard (what a sub-pixel upsampler draws)
+    as flat, and a checkerboard of 2x2 blocks as the full-resolution measure scores the 1-pixel one."""
+    fine = checkerboard(16)
+    coarse = np.kron(checkerboard(8), np.ones((2, 2)))
+    assert metrics.laplacian_energy(grey(fine)).item() == pytest.approx(16.0)
+    assert metrics.coarse_laplacian_energy(grey(fine)).item() == 0.0
+    assert metrics.coarse_laplacian_energy(grey(coarse)).item() == pytest.approx(16.0)
+    # A region keeps a coarse pixel when at least half of its 2x2 block is inside.
+    regions = np.zeros((2, 16, 16), dtype=bool)
+    regions[0, :, :8] = True  # the left half: 4 coarse columns, 2 of them with a full 3x3 neighbourhood
+    regions[1, :, :1] = True  # one pixel column: no coarse pixel is half inside
+    left, none = metrics.coarse_laplacian_energy(grey(coarse).expand(2, 3, 16, 16), regions).tolist()
+    assert left == pytest.approx(16.0) and np.isnan(none)
