@@ -266,9 +266,8 @@ def sharpness_table(report: dict) -> str:
         "| region | real (mean sq. Laplacian) | posed samples / real | reconstructions / real | random samples / real |",
         "|---|---:|---:|---:|---:|",
     ]
-    for region in ("person", "face", "hand", "person_coarse", "face_coarse", "hand_coarse"):
-        e = sharp.get(region)
-        if e is None:  # a report written before the half-resolution regions existed
+    for region, e in sharp.items():  # the regions evaluate measured, in its order
+        if not isinstance(e, dict):  # the definition and placement notes
             continue
         n = e.get("images") or {}
         label = region.replace("_coarse", ", half resolution")
@@ -277,6 +276,14 @@ def sharpness_table(report: dict) -> str:
             f"| {fmt(e.get('reconstructions_ratio'))} | {fmt(e.get('random_ratio'))} (n={n.get('random', 0)}) |"
         )
     return "\n".join(lines)
+
+
+def sharpness_ratios(report: dict, suffix: str) -> str:
+    """'person 0.24 posed, 0.26 random, face ...' for the regions ending in `suffix`."""
+    return ", ".join(
+        f"{region} {fmt(value_at(report, f'sharpness/{region}{suffix}/samples_ratio'))} posed, "
+        f"{fmt(value_at(report, f'sharpness/{region}{suffix}/random_ratio'))} random" for region in ("person", "face", "hand")
+    )
 
 
 def markdown(report: dict, other: dict | None = None) -> str:
@@ -419,14 +426,9 @@ def console_summary(report: dict, out_dir: Path) -> str:
            f"random / held-out {fmt(value_at(report, 'nearest_training/ratio/median'))}; normalised "
            f"{fmt(value_at(report, 'nearest_training/normalised/median'))}, 0 copies, 1 new people)"]
           if value_at(report, "nearest_training/random") else []),
-        "  sharpness / real: " + ", ".join(
-            f"{region} {fmt(value_at(report, f'sharpness/{region}/samples_ratio'))} posed, "
-            f"{fmt(value_at(report, f'sharpness/{region}/random_ratio'))} random" for region in ("person", "face", "hand")
-        ),
-        *(["  at half resolution (blind to 2-pixel checkerboards): " + ", ".join(
-            f"{region} {fmt(value_at(report, f'sharpness/{region}_coarse/samples_ratio'))} posed, "
-            f"{fmt(value_at(report, f'sharpness/{region}_coarse/random_ratio'))} random" for region in ("person", "face", "hand")
-        )] if value_at(report, "sharpness/person_coarse") else []),
+        "  sharpness / real: " + sharpness_ratios(report, ""),
+        *(["  at half resolution (blind to 2-pixel checkerboards): " + sharpness_ratios(report, "_coarse")]
+          if value_at(report, "sharpness/person_coarse") else []),
         "  FID/KID: " + (report["fid"]["reason"] if report["fid"].get("skipped") else
                          f"FID {fmt(report['fid']['samples']['fid'], 2)}, KID {fmt(report['fid']['samples']['kid_mean'], 4)}"),
     ])
