@@ -9,6 +9,7 @@ without its CPU class (bf16 is several times faster than fp32 with AMX, and seve
 slower without it).
 
     python benchmarks/bench_model.py [--batch 16] [--repeats 3] [--sizes small base large]
+    python benchmarks/bench_model.py --sizes small --heads nearest subpixel   # the two decoder heads
     ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 python benchmarks/bench_model.py   # an AVX2 CPU
 """
 
@@ -22,7 +23,7 @@ import torch
 
 from poseguide import hardware
 from poseguide.losses import LossConfig, VAELoss
-from poseguide.model import MODEL_PRESETS, PoseCVAE, count_parameters, flops_per_image, preset
+from poseguide.model import HEAD_UPSAMPLES, MODEL_PRESETS, ModelConfig, PoseCVAE, count_parameters, flops_per_image, preset
 
 VARIANTS = {  # name: (autocast bf16, channels_last)
     "fp32": (False, False),
@@ -60,6 +61,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sizes", nargs="+", default=list(MODEL_PRESETS), choices=list(MODEL_PRESETS))
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--heads", nargs="+", default=[ModelConfig.head_upsample], choices=HEAD_UPSAMPLES,
+                        help="decoder heads to time (model.head_upsample); default: %(default)s")
     args = parser.parse_args()
     hw = hardware.detect("cpu")
     choice = hardware.choose_precision(hw)
@@ -67,19 +70,19 @@ def main() -> None:
     print(f"hardware: {hw.summary()}; {torch.get_num_threads()} threads, batch {args.batch}")
     print(f"precision auto here: {auto} ({choice.reason})")
     names = args.variants
-    print("| size | image | params | GFLOPs/img (enc+dec) | GFLOPs/img (decode) | "
+    print("| size | head | image | params | GFLOPs/img (enc+dec) | GFLOPs/img (decode) | "
           + " | ".join(f"ms/img {n}" for n in names) + " | " + " | ".join(f"{n} vs fp32" for n in names if n != "fp32") + " |")
-    print("|---" * (5 + len(names) + len([n for n in names if n != "fp32"])) + "|")
+    print("|---" * (6 + len(names) + len([n for n in names if n != "fp32"])) + "|")
     loss_fn = VAELoss(LossConfig())
-    for name in args.sizes:
+    for name, head in ((name, head) for name in args.sizes for head in args.heads):
         torch.manual_seed(0)
-        model = PoseCVAE(preset(name))
+        model = PoseCVAE(preset(name, head_upsample=head))
         flops = flops_per_image(model)
         ms = {v: step_seconds(model, loss_fn, args.batch, *VARIANTS[v], repeats=args.repeats) / args.batch * 1e3 for v in names}
         base = ms.get("fp32")
         ratios = [f"{base / ms[n]:.2f}x" if base else "-" for n in names if n != "fp32"]
         print(
-            f"| {name} | {model.config.image_size} px | {count_parameters(model) / 1e6:.2f} M "
+            f"| {name} | {head} | {model.config.image_size} px | {count_parameters(model) / 1e6:.2f} M "
             f"| {flops['forward'] / 1e9:.2f} | {flops['decode'] / 1e9:.2f} | "
             + " | ".join(f"{ms[n]:.0f}" for n in names) + " | " + " | ".join(ratios) + " |",
             flush=True,

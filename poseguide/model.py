@@ -52,6 +52,11 @@ class ModelLoadError(ValueError):
     """A model directory that cannot be loaded. The message is one line naming what is wrong."""
 
 
+HEAD_UPSAMPLES = ("nearest", "subpixel")
+# Models saved before head_upsample existed have no such key: they used a sub-pixel head.
+SAVED_HEAD_UPSAMPLE_DEFAULT = "subpixel"
+
+
 @dataclass
 class ModelConfig:
     """Architecture.
@@ -67,6 +72,10 @@ class ModelConfig:
     encoder_blocks: int = 1  # residual blocks per encoder stage
     decoder_blocks: int = 1  # residual blocks per decoder stage
     head_channels: int = 16  # width of the full-resolution head
+    # How the head reaches full resolution. "nearest": repeat each pixel 2x2, then convolve
+    # (Odena et al. 2016). "subpixel": a conv predicts each 2x2 block (PixelShuffle), which an
+    # adversarial loss pushes into a 2-pixel checkerboard on faces and edges. Same FLOPs.
+    head_upsample: str = "nearest"
     latent_dim: int = 256
     condition_size: int = 64  # heatmaps are rendered here, then resized to every stage
     sigma_fraction: float = DEFAULT_SIGMA_FRACTION
@@ -106,6 +115,8 @@ class ModelConfig:
             raise ValueError(f"cond_dropout must be in [0, 1), got {self.cond_dropout}")
         if self.latent_pose and not 0 < self.pose_latent_dim < self.latent_dim:
             raise ValueError(f"pose_latent_dim must be in (0, latent_dim={self.latent_dim}), got {self.pose_latent_dim}")
+        if self.head_upsample not in HEAD_UPSAMPLES:
+            raise ValueError(f"head_upsample must be one of {', '.join(HEAD_UPSAMPLES)}, got {self.head_upsample!r}")
         if self.decoder not in ("concat", "spade"):
             raise ValueError(f"decoder must be 'concat' or 'spade', got {self.decoder!r}")
         if self.pose_prior_components < 1:
@@ -289,7 +300,7 @@ class Encoder(nn.Module):
 
 class Decoder(nn.Module):
     """z -> bottleneck map -> one stage per resolution (coarsest first), each seeing the pose
-    condition at its own size -> a sub-pixel head to full resolution."""
+    condition at its own size -> a light head to full resolution."""
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -317,11 +328,15 @@ class Decoder(nn.Module):
             self.stages.append(nn.ModuleList(blocks))
             in_ch = c
         self.norm_out = nn.GroupNorm(config.groups, in_ch)
-        # Full resolution by sub-pixel convolution: the last stage's features and condition
-        # predict 2x2 blocks of head features, and one small conv turns them into RGBA.
+        # Full resolution: the last stage's features and condition become head_channels
+        # features at twice the size, and one small conv turns them into RGBA.
+        if config.head_upsample == "nearest":
+            upsample = [nn.Upsample(scale_factor=2.0, mode="nearest"),
+                        nn.Conv2d(in_ch + cond_ch, config.head_channels, 3, padding=1)]
+        else:
+            upsample = [nn.Conv2d(in_ch + cond_ch, 4 * config.head_channels, 3, padding=1), nn.PixelShuffle(2)]
         self.head = nn.Sequential(
-            nn.Conv2d(in_ch + cond_ch, 4 * config.head_channels, 3, padding=1),
-            nn.PixelShuffle(2),
+            *upsample,
             nn.SiLU(),
             nn.Conv2d(config.head_channels, 4, 3, padding=1),
         )
@@ -390,7 +405,7 @@ class PoseCVAE(nn.Module):
     def _like_features(self, x: torch.Tensor) -> torch.Tensor:
         """Match the features' dtype and memory layout once, so every torch.cat with the
         condition is a plain copy instead of a layout conversion (measured: 20% of a CPU step)."""
-        channels_last = self.decoder.head[0].weight.is_contiguous(memory_format=torch.channels_last)
+        channels_last = self.decoder.head[-1].weight.is_contiguous(memory_format=torch.channels_last)
         dtype = x.dtype
         if torch.is_autocast_enabled(x.device.type):
             dtype = torch.get_autocast_dtype(x.device.type)
@@ -567,7 +582,7 @@ class PoseCVAE(nn.Module):
         config = read_model_config(directory)
         try:
             check_architecture(config["model"])
-            model_config = ModelConfig.from_dict(config["model"])
+            model_config = ModelConfig.from_dict({"head_upsample": SAVED_HEAD_UPSAMPLE_DEFAULT, **config["model"]})
         except (TypeError, ValueError) as err:
             raise ModelLoadError(f"{directory / CONFIG_NAME}: bad model config ({err})") from None
         model = cls(model_config)

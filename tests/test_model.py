@@ -157,6 +157,39 @@ def test_save_load_reproduces_outputs_bit_for_bit(tmp_path):
     assert torch.equal(tensors["train_poses"], poses)
 
 
+def test_models_saved_before_the_head_choice_load_with_their_subpixel_head(tmp_path):
+    torch.manual_seed(0)
+    model = PoseCVAE(ModelConfig(**TINY, head_upsample="subpixel")).eval()
+    model.save_pretrained(tmp_path / "m")
+    path = tmp_path / "m" / "config.json"
+    config = json.loads(path.read_text())
+    del config["model"]["head_upsample"]
+    path.write_text(json.dumps(config))
+    loaded = PoseCVAE.from_pretrained(tmp_path / "m")
+    assert loaded.config.head_upsample == "subpixel"
+    z = torch.randn(2, model.latent_dim)
+    landmarks = batch(64)[2]
+    with torch.no_grad():
+        assert torch.equal(model.decode(z, landmarks)[0], loaded.decode(z, landmarks)[0])
+
+
+@pytest.mark.parametrize("head_upsample, periodic", [("nearest", False), ("subpixel", True)])
+def test_only_the_subpixel_head_turns_flat_features_into_a_2x2_pattern(head_upsample, periodic):
+    torch.manual_seed(0)
+    head = PoseCVAE(ModelConfig(**TINY, head_upsample=head_upsample)).decoder.head
+    first_conv = next(layer for layer in head if isinstance(layer, torch.nn.Conv2d))
+    flat = torch.full((1, first_conv.in_channels, 8, 8), 0.5)
+    with torch.no_grad():
+        inside = head(flat)[0, :, 4:-4, 4:-4]  # away from the zero padding
+    spread = (inside - inside.mean(dim=(1, 2), keepdim=True)).abs().amax().item()
+    assert (spread > 1e-3) == periodic, spread
+
+
+def test_both_heads_cost_the_same():
+    assert flops_per_image(PoseCVAE(preset("small", head_upsample="nearest"))) == flops_per_image(
+        PoseCVAE(preset("small", head_upsample="subpixel")))
+
+
 def saved(tmp_path):
     directory = tmp_path / "m"
     PoseCVAE(ModelConfig(**TINY)).save_pretrained(directory)
@@ -214,6 +247,8 @@ def test_invalid_configs_are_refused():
         ModelConfig(image_size=100, channels=(16, 32, 64))
     with pytest.raises(ValueError, match="cond_dropout"):
         ModelConfig(cond_dropout=1.0)
+    with pytest.raises(ValueError, match="^head_upsample must be one of nearest, subpixel, got 'bilinear'$"):
+        ModelConfig(head_upsample="bilinear")
 
 
 @pytest.mark.slow
