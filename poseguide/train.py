@@ -428,6 +428,19 @@ def initial_weights(model_dir: str, model: torch.nn.Module) -> torch.nn.Module:
     return source
 
 
+def _head_hint(run_dir: Path, config: Config) -> str:
+    """Name the decoder head a run was trained with when the config asks for the other one: runs
+    saved before model.head_upsample existed have no such key and used a sub-pixel head."""
+    from poseguide.model import SAVED_HEAD_UPSAMPLE_DEFAULT
+
+    try:
+        model = read_yaml(run_dir / CONFIG_FILE).get("model") or {}
+        saved = model.get("head_upsample", SAVED_HEAD_UPSAMPLE_DEFAULT)
+    except (ConfigError, OSError, AttributeError):
+        return ""
+    return f" (this run trained with model.head_upsample={saved})" if saved != config.model.head_upsample else ""
+
+
 def check_checkpoint(path: Path, process_index: int) -> None:
     """Refuse, in one line, checkpoints that Accelerate would load wrongly without a word:
     pickled state from older versions (never unpickled here: it could run code) and a corrupt
@@ -496,7 +509,7 @@ class Trainer:
         from poseguide.model import PoseCVAE
 
         model = PoseCVAE(config.model)
-        if t.init_from:
+        if t.init_from and plan.resume is None:  # a resumed run's weights come from its checkpoint
             model.load_state_dict(initial_weights(t.init_from, model).state_dict())
         if t.channels_last:
             model = model.to(memory_format=torch.channels_last)
@@ -633,9 +646,10 @@ class Trainer:
             load_run_state(path, self.state, self.ema)
         except (RuntimeError, KeyError, ValueError, OSError, SafetensorError) as err:  # wrong shapes, keys, bytes
             reason = str(err).strip().splitlines()
+            hint = "start a new --output-dir or fix the config" + _head_hint(self.run_dir, self.config)
             raise TrainingError(
                 f"{path}: cannot resume from this checkpoint, it does not match this model and config "
-                f"({reason[-1].strip() if reason else type(err).__name__}); start a new --output-dir or fix the config"
+                f"({reason[-1].strip() if reason else type(err).__name__}); {hint}"
             ) from None
         self.last_saved_step = self.state.global_step
         self.log(f"resumed from {path} at step {self.state.global_step}")
@@ -981,9 +995,10 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             if self.plan.resume is not None:
                 _check_resumed_config(self.run_dir, self.config, self.log)
-            save_config(self.config, self.run_dir / CONFIG_FILE)
         acc.wait_for_everyone()
 
+        # The checkpoint loads before config.yaml is rewritten: a resume that fails leaves the
+        # run's own config as it was.
         if self.plan.resume is not None:
             self.load_checkpoint(self.plan.resume)
             self.truncate_metrics(self.state.global_step)
@@ -992,6 +1007,9 @@ class Trainer:
                 self.log(f"--resume latest: no checkpoint in {self.run_dir / CHECKPOINTS_DIR} yet, starting from step 0")
             if self.is_main and self.metrics_path.exists():
                 self.metrics_path.unlink()
+        if self.is_main:
+            save_config(self.config, self.run_dir / CONFIG_FILE)
+        acc.wait_for_everyone()
         if self.plan.export_only:
             self.export()
             return 0

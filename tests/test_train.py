@@ -176,12 +176,13 @@ def test_run_writes_rotated_checkpoints_samples_metrics_and_model(full_run, prep
 @pytest.mark.slow
 def test_resumed_run_matches_the_uninterrupted_one(full_run, tmp_path):
     """Resume from checkpoint-8 (mid-epoch) in a copy of the run; steps 9-12 must reproduce the
-    uninterrupted run exactly: weights, EMA, optimiser state, logged losses."""
+    uninterrupted run exactly: weights, EMA, optimiser state, logged losses. A training.init_from
+    of another architecture (the shipped pose prior) is not loaded: the checkpoint holds the weights."""
     run = tmp_path / "run"
     shutil.copytree(full_run, run)
     shutil.rmtree(run / "checkpoints" / "checkpoint-12")
     shutil.rmtree(run / "model")
-    launch("--output-dir", str(run), "--resume", "latest")  # the config comes from the run dir
+    launch("--output-dir", str(run), "--resume", "latest", "training.init_from=pose-prior")  # the rest of the config comes from the run dir
 
     assert checkpoints(run) == ["checkpoint-8", "checkpoint-12"]
     final, resumed = full_run / "checkpoints" / "checkpoint-12", run / "checkpoints" / "checkpoint-12"
@@ -351,12 +352,20 @@ def test_resuming_a_checkpoint_of_another_model_is_one_line(full_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(full_run, run, ignore=shutil.ignore_patterns("wandb", "model"))
     before = sorted(p.name for p in (run / "checkpoints").iterdir())
+    config = (run / "config.yaml").read_text()
     proc = script("--output-dir", str(run), "--resume", "latest", "--export-only", "model.latent_dim=24")
     assert proc.returncode == 2, proc.stderr[-2000:]
     last = proc.stderr.strip().splitlines()[-1]
     assert "checkpoint-12: cannot resume from this checkpoint, it does not match this model and config" in last
     assert "Traceback" not in proc.stderr
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == before and not (run / "model").exists()
+    assert (run / "config.yaml").read_text() == config
+    assert "model.head_upsample" not in last  # the hint is only for a head that differs
+
+    proc = script("--output-dir", str(run), "--resume", "latest", "--export-only", "model.head_upsample=subpixel")
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "does not match this model and config" in last and "(this run trained with model.head_upsample=nearest)" in last
 
 
 @pytest.mark.slow
