@@ -16,6 +16,7 @@ slower without it).
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import time
 
@@ -74,7 +75,7 @@ def main() -> None:
           + " | ".join(f"ms/img {n}" for n in names) + " | " + " | ".join(f"{n} vs fp32" for n in names if n != "fp32") + " |")
     print("|---" * (6 + len(names) + len([n for n in names if n != "fp32"])) + "|")
     loss_fn = VAELoss(LossConfig())
-    for name, head in ((name, head) for name in args.sizes for head in args.heads):
+    for name, head in itertools.product(args.sizes, args.heads):
         torch.manual_seed(0)
         model = PoseCVAE(preset(name, head_upsample=head))
         flops = flops_per_image(model)

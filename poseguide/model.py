@@ -53,8 +53,9 @@ class ModelLoadError(ValueError):
 
 
 HEAD_UPSAMPLES = ("nearest", "subpixel")
-# Models saved before head_upsample existed have no such key: they used a sub-pixel head.
-SAVED_HEAD_UPSAMPLE_DEFAULT = "subpixel"
+# What saved model settings meant before their key existed: models saved before head_upsample
+# used a sub-pixel head.
+SAVED_DEFAULTS = {"head_upsample": "subpixel"}
 
 
 @dataclass
@@ -583,7 +584,7 @@ class PoseCVAE(nn.Module):
         config = read_model_config(directory)
         try:
             check_architecture(config["model"])
-            model_config = ModelConfig.from_dict({"head_upsample": SAVED_HEAD_UPSAMPLE_DEFAULT, **config["model"]})
+            model_config = ModelConfig.from_dict({**SAVED_DEFAULTS, **config["model"]})
         except (TypeError, ValueError) as err:
             raise ModelLoadError(f"{directory / CONFIG_NAME}: bad model config ({err})") from None
         model = cls(model_config)
@@ -621,6 +622,14 @@ ARCHITECTURE_LIMITS: dict[str, tuple[int, int]] = {
 }
 CHANNELS_LIMITS = (1, 4096)  # each stage's width
 MAX_STAGES = 8
+
+
+def architecture_differences(ours: ModelConfig, saved: dict) -> list[str]:
+    """The model settings in which a saved model section (config.json's or a run's config.yaml's)
+    differs from `ours`, so its weights cannot fit; cond_dropout is a training setting."""
+    saved = {**SAVED_DEFAULTS, **saved}
+    mine = ours.to_dict()
+    return sorted(k for k in mine if k != "cond_dropout" and mine[k] != saved.get(k))
 
 
 def check_architecture(data: dict) -> None:

@@ -412,14 +412,14 @@ def load_run_state(directory: Path, state: RunState, ema: AveragedModel | None) 
 def initial_weights(model_dir: str, model: torch.nn.Module) -> torch.nn.Module:
     """training.init_from's model (a model directory, or "pose-prior" for the one shipped in the
     package), refused in one line unless its architecture is `model`'s."""
-    from poseguide.model import POSE_PRIOR_DIR, POSE_PRIOR_NAME, ModelLoadError, PoseCVAE
+    from poseguide.model import POSE_PRIOR_DIR, POSE_PRIOR_NAME, ModelLoadError, PoseCVAE, architecture_differences
 
     try:
         source = PoseCVAE.from_pretrained(POSE_PRIOR_DIR if model_dir == POSE_PRIOR_NAME else model_dir)
     except ModelLoadError as err:
         raise TrainingError(f"training.init_from: {err}") from None
     ours, theirs = model.config.to_dict(), source.config.to_dict()
-    differ = sorted(k for k in ours if k != "cond_dropout" and ours[k] != theirs.get(k))  # a training setting
+    differ = architecture_differences(model.config, theirs)
     if differ:
         raise TrainingError(
             f"training.init_from {model_dir}: its architecture differs from model: "
@@ -428,17 +428,17 @@ def initial_weights(model_dir: str, model: torch.nn.Module) -> torch.nn.Module:
     return source
 
 
-def _head_hint(run_dir: Path, config: Config) -> str:
-    """Name the decoder head a run was trained with when the config asks for the other one: runs
-    saved before model.head_upsample existed have no such key and used a sub-pixel head."""
-    from poseguide.model import SAVED_HEAD_UPSAMPLE_DEFAULT
+def _architecture_hint(run_dir: Path, config: Config) -> str:
+    """The model settings a run trained with, where this config asks for others: the likely reason
+    its checkpoint does not fit (e.g. a run from before model.head_upsample existed)."""
+    from poseguide.model import SAVED_DEFAULTS, architecture_differences
 
     try:
-        model = read_yaml(run_dir / CONFIG_FILE).get("model") or {}
-        saved = model.get("head_upsample", SAVED_HEAD_UPSAMPLE_DEFAULT)
+        saved = {**SAVED_DEFAULTS, **(read_yaml(run_dir / CONFIG_FILE).get("model") or {})}
     except (ConfigError, OSError, AttributeError):
         return ""
-    return f" (this run trained with model.head_upsample={saved})" if saved != config.model.head_upsample else ""
+    differ = architecture_differences(config.model, saved)
+    return f" (this run trained with {', '.join(f'model.{k}={saved.get(k)}' for k in differ)})" if differ else ""
 
 
 def check_checkpoint(path: Path, process_index: int) -> None:
@@ -646,7 +646,7 @@ class Trainer:
             load_run_state(path, self.state, self.ema)
         except (RuntimeError, KeyError, ValueError, OSError, SafetensorError) as err:  # wrong shapes, keys, bytes
             reason = str(err).strip().splitlines()
-            hint = "start a new --output-dir or fix the config" + _head_hint(self.run_dir, self.config)
+            hint = "start a new --output-dir or fix the config" + _architecture_hint(self.run_dir, self.config)
             raise TrainingError(
                 f"{path}: cannot resume from this checkpoint, it does not match this model and config "
                 f"({reason[-1].strip() if reason else type(err).__name__}); {hint}"
