@@ -61,8 +61,9 @@ def _add_prepare(sub: argparse._SubParsersAction) -> None:
     who = p.add_argument_group("whom to keep (change them on a finished DATA_DIR: only the last step reruns)")
     who.add_argument("--reference", nargs="+", default=(), metavar="PHOTO",
                      help="photos of the person wanted: keep only people who look like them (a whole video track at once)")
-    who.add_argument("--reference-distance", type=float, default=0.35, metavar="D",
-                     help="how unlike the references a kept person may look, 0-1 (default 0.35); check DATA_DIR/selection.png")
+    who.add_argument("--reference-distance", type=float, default=0.8, metavar="D",
+                     help="how unlike the references a kept person may look, as a fraction of how near the "
+                          "people known to be someone else come (default 0.8); check DATA_DIR/selection.png")
     who.add_argument("--track", type=int, nargs="+", default=(), metavar="N",
                      help="keep only these video tracks (`poseguide show DATA_DIR --people` numbers them)")
     who.add_argument("--min-track-frames", type=int, default=1, metavar="N",

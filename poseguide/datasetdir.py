@@ -7,7 +7,8 @@ the names here. Nothing heavy is imported (no torch, cv2 or PIL), so any module 
     manifest.json   {"format": FORMAT, "version": VERSION, "image_size", "background", "framing", ...}
     samples.csv     one row per sample, SAMPLE_COLUMNS; `index` in order, `split` train or val;
                     `track` numbers one person's walk through a video (-1 in photos),
-                    `identity_distance` is the distance to the --reference photos, measured
+                    `identity_distance` is the distance to the --reference photos, in units of
+                    how near the people known to be someone else come (identity.lookalike_distance),
                     `identity_by` face (dlib's face descriptor) or body (clothing colours)
     skipped.csv     one row per frame or person left out, SKIP_COLUMNS
     images.npy      uint8 (N, S, S, 3)

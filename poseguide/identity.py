@@ -9,6 +9,9 @@ walked past. `prepare` uses this module to keep the one person the user means:
   the parts keep a red shirt over blue jeans apart from the reverse.
 - `appearance_distance` compares two descriptors part by part (Hellinger distance of the
   histograms, over the parts both show): 0 is the same colours, 1 nothing in common.
+- `lookalike_distance` is the unit those distances are judged in: how near the references the
+  people known to be someone else come. A black coat is near every black coat, a red jacket
+  near nobody's; one limit in this unit serves both.
 - `assign_tracks` links the people of consecutive video frames by the overlap of their crop
   boxes, refusing a link between clearly different-looking people, so that a decision made
   for a track (its median distance to the references) holds for every frame of it.
@@ -130,6 +133,36 @@ def nearest_reference_distance(descriptors: np.ndarray, references: np.ndarray, 
         d = appearance_distance(descriptors[s:s + chunk, None], references[None])
         out[s:s + chunk] = d.min(1)
     return out
+
+
+# People known to be someone else: in a photo or video frame with several people at most one is
+# the person, so all but the one nearest the references are others. Their nearest 1% mark where
+# look-alikes begin. The quantile and prepare's default limit (0.8 of it) were chosen on the
+# first 400 frames of vtest (benchmarks/bench_identity.py); the later frames were kept for judging.
+LOOKALIKE_QUANTILE = 0.01
+MIN_KNOWN_OTHERS = 20
+# Used where fewer are known (a collection of solo photos): 0.8 of it is the 0.35 that was the
+# fixed limit before, about the look-alike distance of a person in a dark coat in vtest.
+DEFAULT_LOOKALIKE_DISTANCE = 0.4375
+
+
+def lookalike_distance(distances: np.ndarray, groups: np.ndarray) -> float:
+    """The distance to the references at which people known to be someone else begin.
+
+    `distances` (N,) are each person's distance to the nearest reference, `groups` (N,) ints
+    numbering the photo or video frame each was found in. In each group all but the person
+    nearest the references are someone else; the LOOKALIKE_QUANTILE of their distances is
+    returned, or DEFAULT_LOOKALIKE_DISTANCE where fewer than MIN_KNOWN_OTHERS are known.
+    """
+    distances = np.asarray(distances, np.float64)
+    groups = np.asarray(groups)
+    order = np.lexsort((distances, groups))
+    g = groups[order]
+    nearest = np.r_[True, g[1:] != g[:-1]] if len(g) else np.zeros(0, bool)
+    others = distances[order[~nearest]]
+    if len(others) < MIN_KNOWN_OTHERS:
+        return DEFAULT_LOOKALIKE_DISTANCE
+    return max(float(np.quantile(others, LOOKALIKE_QUANTILE)), 0.05)
 
 
 # ----------------------------------------------------------------------------- tracks

@@ -153,21 +153,22 @@ class SelectionSettings:
     """Which of the people found become samples. Unlike PrepareSettings these may change from
     run to run on one DATA_DIR: only the final step reads them, so a new choice costs seconds.
 
-    With `references`, a person is kept when their look (identity.appearance_distance, 0-1) is
-    within `reference_distance` of the nearest reference person; in a video the decision is the
+    With `references`, a person is kept when their look is within `reference_distance` of the
+    nearest reference person, measured in look-alike distances: how near the references the
+    people known to be someone else come (identity.lookalike_distance); in a video the decision is the
     track's median, so it holds for every frame of one walk past the camera. Without them, a
     photo keeps its main subject only (unless `all_people`) and a video keeps every track.
     """
 
     references: tuple[str, ...] = ()
-    reference_distance: float = 0.35
+    reference_distance: float = 0.8
     tracks: tuple[int, ...] = ()  # keep only these tracks (numbers as `poseguide show --people` draws them)
     min_track_frames: int = 1
     all_people: bool = False
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.reference_distance <= 1.0:
-            raise PrepareError(f"--reference-distance must be in (0, 1], got {self.reference_distance}")
+        if not 0.0 < self.reference_distance <= 5.0:
+            raise PrepareError(f"--reference-distance must be in (0, 5], got {self.reference_distance}")
         if self.min_track_frames < 1:
             raise PrepareError(f"--min-track-frames must be at least 1, got {self.min_track_frames}")
 
@@ -951,7 +952,8 @@ def _face_distances(face_vectors: np.ndarray | None, references: list[dict], lim
 def _reference_distances(entries: list[dict], looks: np.ndarray, tracks: np.ndarray, references: np.ndarray,
                          limit: float, by_face: np.ndarray | None = None, rounds: int = 4,
                          most_references: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """Each entry's distance to the nearest reference look, and the distance its decision uses.
+    """Each entry's distance to the nearest reference look, in look-alike distances (see
+    identity.lookalike_distance), and the distance its decision uses.
 
     A face, where the entry and a reference both show one, replaces the look. A track is
     decided as a whole, by its median. The reference photos show the person from one
@@ -959,6 +961,8 @@ def _reference_distances(entries: list[dict], looks: np.ndarray, tracks: np.ndar
     person walking away, turning round), as a few more photos from the user would. A track seen
     in the same frames as an accepted one is someone else and is never taken.
     """
+    group_of: dict[tuple, int] = {}
+    groups = np.array([group_of.setdefault((e["source"], e["frame"]), len(group_of)) for e in entries], np.int64)
     frames_of: dict[int, set] = {}
     for i, t in enumerate(tracks.tolist()):
         if t >= 0:
@@ -967,6 +971,7 @@ def _reference_distances(entries: list[dict], looks: np.ndarray, tracks: np.ndar
     pool = references
     for _ in range(rounds):
         d = identity.nearest_reference_distance(looks, pool)
+        d = d / identity.lookalike_distance(d, groups)
         if by_face is not None:  # a face, where both sides show one, says more than clothes
             d = np.where(np.isnan(by_face), d, by_face)
         median = {t: float(np.median(d[tracks == t])) for t in frames_of}

@@ -114,7 +114,9 @@ def test_reference_keeps_whole_tracks_and_grows_through_lookalike_tracks():
     entries = _entries(frames)
     sources = {"v.avi": Source("v.avi", "video", 100, 10.0)}
     reference = [{"appearance": red}]
-    limit = float(identity.appearance_distance(red, dark_red)) - 0.01  # shade alone is over the limit
+    # Three people known to be others are too few to measure look-alikes by: the default unit.
+    raw = float(identity.appearance_distance(red, dark_red))
+    limit = raw / identity.DEFAULT_LOOKALIKE_DISTANCE - 0.01  # shade alone is over the limit
     chosen = select_people(entries, looks, tracks, sources, SelectionSettings(reference_distance=limit), reference)
     kept = [not why for why in chosen["why"]]
     assert kept == [True] * 6 + [False] * 3
@@ -141,3 +143,44 @@ def test_without_references_a_photo_keeps_its_main_subject_and_tracks_can_be_cho
     long_only = select_people(entries, looks, tracks, sources, SelectionSettings(min_track_frames=2), [])
     assert [bool(w) for w in long_only["why"]] == [True, False, False, False, True]
     assert "--min-track-frames 2" in long_only["why"][4]
+
+
+def test_lookalike_distance_counts_only_people_known_to_be_someone_else():
+    # 25 photos of two people each: the nearer one may be the person, the farther one is not.
+    distances = np.array([0.1, 0.6] * 25)
+    groups = np.repeat(np.arange(25), 2)
+    assert identity.lookalike_distance(distances, groups) == pytest.approx(0.6)
+    # alone in every photo: nobody is known to be someone else
+    assert identity.lookalike_distance(distances, np.arange(50)) == identity.DEFAULT_LOOKALIKE_DISTANCE
+    # too few known others to say where look-alikes begin
+    few = identity.MIN_KNOWN_OTHERS - 1
+    assert identity.lookalike_distance(distances[: 2 * few], groups[: 2 * few]) == identity.DEFAULT_LOOKALIKE_DISTANCE
+
+
+def _photos(people: list[list[np.ndarray]]) -> tuple[list[dict], np.ndarray, dict]:
+    """Entries, looks and sources for photos holding the given looks, one photo per inner list."""
+    entries, looks, sources = [], [], {}
+    for k, photo in enumerate(people):
+        name = f"p{k}.jpg"
+        sources[name] = Source(name, "image")
+        for j, look in enumerate(photo):
+            entries.append({"source": name, "frame": 0, "person": j, "box": [10 + 40 * j, 10, 30],
+                            "source_width": 200, "source_height": 100})
+            looks.append(look)
+    return entries, np.stack(looks), sources
+
+
+def test_one_limit_keeps_a_look_nobody_else_wears_and_drops_it_where_the_crowd_wears_it():
+    reference = identity.appearance(*_person(RED, BLUE))
+    red_black = identity.appearance(*_person(RED, BLACK))  # the jacket, other trousers
+    green_black = identity.appearance(*_person(GREEN, BLACK))
+    # Among people in green, red over black trousers is the nearest anyone comes: kept.
+    entries, looks, sources = _photos([[red_black, green_black]] * 25)
+    chosen = select_people(entries, looks, np.full(len(looks), -1), sources, SelectionSettings(), [{"appearance": reference}])
+    assert [not why for why in chosen["why"]] == [True, False] * 25
+    assert chosen["distance"][0] == pytest.approx(float(identity.appearance_distance(reference, red_black)))
+    # Where the people known to be others wear it, beside the person in every photo, it is no match.
+    entries, looks, sources = _photos([[reference, red_black]] * 25 + [[red_black]])
+    chosen = select_people(entries, looks, np.full(len(looks), -1), sources, SelectionSettings(), [{"appearance": reference}])
+    assert [not why for why in chosen["why"]] == [True, False] * 25 + [False]
+    assert chosen["distance"][-1] == pytest.approx(1.0)
