@@ -54,6 +54,7 @@ COMPARE_ROWS: tuple[tuple[str, str, int, bool | None], ...] = (
     ("PCK@0.05 samples z~prior", "pose/samples/pck@0.05", 3, True),
     ("PCK@0.1 samples z~prior", "pose/samples/pck@0.1", 3, True),
     ("PCK@0.1 samples z=mean", "pose/samples_z0/pck@0.1", 3, True),
+    ("PCK@0.1 reconstructions", "pose/reconstructions/pck@0.1", 3, True),
     ("PCK@0.1 ceiling (real)", "pose/ceiling/pck@0.1", 3, None),
     ("PCK@0.1 floor (shuffled)", "pose/floor/pck@0.1", 3, None),
     ("PCK@0.1 normalised", "pose/normalised_samples/pck@0.1", 3, True),
@@ -137,11 +138,14 @@ def pose_table(report: dict) -> str:
     rows = (
         ("samples, z from the prior", "samples"),
         ("samples, z = prior mean", "samples_z0"),
+        ("reconstructions: each image's own appearance", "reconstructions"),
         ("ceiling: real images vs stored poses", "ceiling"),
         ("floor: samples vs shuffled poses", "floor"),
         ("floor: real images vs shuffled poses", "floor_real"),
     )
     for label, key in rows:
+        if key == "reconstructions" and key not in pose:  # reports written before it was scored
+            continue
         e = pose.get(key, {})
         lines.append(f"| {label} | {fmt(e.get('pck@0.05'))} | {fmt(e.get('pck@0.1'))} | {fmt(e.get('detection_rate'))} "
                      f"| {fmt(e.get('pck@0.1_detected'))} |")
@@ -403,7 +407,9 @@ def console_summary(report: dict, out_dir: Path) -> str:
     pose, r, rec = report["pose"], report["realism"], report["reconstruction"]
     return "\n".join([
         f"wrote {out_dir / REPORT_JSON} and {out_dir / REPORT_MD} ({report['data']['samples']} held-out samples)",
-        f"  PCK@0.1 {fmt(pose['samples']['pck@0.1'])} (z~prior), {fmt(pose['samples_z0']['pck@0.1'])} (z=prior mean); "
+        f"  PCK@0.1 {fmt(pose['samples']['pck@0.1'])} (z~prior), {fmt(pose['samples_z0']['pck@0.1'])} (z=prior mean)"
+        + (f", {fmt(pose['reconstructions']['pck@0.1'])} (reconstructions)" if "reconstructions" in pose else "")
+        + "; "
         f"ceiling {fmt(pose['ceiling']['pck@0.1'])}, floor {fmt(pose['floor']['pck@0.1'])}, "
         f"normalised {fmt(pose['normalised_samples']['pck@0.1'])}",
         f"  PCK@0.05 {fmt(pose['samples']['pck@0.05'])}; ceiling {fmt(pose['ceiling']['pck@0.05'])}, "

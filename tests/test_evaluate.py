@@ -49,7 +49,7 @@ def test_report_json_schema(report_dir):
     assert r["data"]["split"] == "val" and r["data"]["samples"] == min(NUM, r["data"]["split_size"])
     assert len(r["data"]["indices"]) == r["data"]["samples"]
     pose = r["pose"]
-    for key in ("samples", "samples_z0", "ceiling", "floor", "floor_real"):
+    for key in ("samples", "samples_z0", "reconstructions", "ceiling", "floor", "floor_real"):
         assert set(pose[key]) == PCK_KEYS, key
         assert all(_unit(pose[key][k]) for k in PCK_KEYS - {"scored_samples", "joints"})
     assert set(pose["normalised_samples"]) == {"pck@0.05", "pck@0.1"}

@@ -29,6 +29,7 @@ def _report() -> dict:
         "pose": {
             "samples": _pck(0.31234, 0.56789, 0.875, 0.64901),
             "samples_z0": _pck(0.40001, 0.70049, 1.0, 0.70049),
+            "reconstructions": _pck(0.25, 0.5125, 0.875, 0.55),
             "ceiling": _pck(0.5, 0.9, 0.75, 0.95),
             "floor": _pck(0.1, 0.2, 0.875, 0.22),
             "floor_real": _pck(nan, nan, nan, nan),
@@ -74,6 +75,7 @@ def test_report_json_renders_its_values_in_the_markdown_tables(tmp_path):
     for row in (
         "| samples, z from the prior | 0.312 | 0.568 | 0.875 | 0.649 |",
         "| samples, z = prior mean | 0.400 | 0.700 | 1.000 | 0.700 |",
+        "| reconstructions: each image's own appearance | 0.250 | 0.512 | 0.875 | 0.550 |",
         "| ceiling: real images vs stored poses | 0.500 | 0.900 | 0.750 | 0.950 |",
         "| floor: samples vs shuffled poses | 0.100 | 0.200 | 0.875 | 0.220 |",
         "| floor: real images vs shuffled poses | n/a | n/a | n/a | n/a |",
@@ -176,12 +178,16 @@ def test_nearest_training_section_rows_summary_line_and_comparison(tmp_path):
     assert not any("nearest training" in line for line in rp.console_summary(_report(), Path("out")).splitlines())
     skipped = dict(_report(), nearest_training={"skipped": True, "reason": "no train split"})
     assert "Not measured: no train split." in rp.markdown(skipped).splitlines()
+    older = _report()
+    del older["pose"]["reconstructions"]  # reports written before reconstructions were re-detected
+    assert not any("reconstructions:" in line for line in rp.markdown(older).splitlines())
+    assert "(reconstructions)" not in rp.console_summary(older, Path("out"))
 
 
 def test_console_summary():
     lines = rp.console_summary(_report(), Path("out")).splitlines()
     assert lines[0] == "wrote out/report.json and out/report.md (6 held-out samples)"
-    assert lines[1] == ("  PCK@0.1 0.568 (z~prior), 0.700 (z=prior mean); ceiling 0.900, floor 0.200, "
+    assert lines[1] == ("  PCK@0.1 0.568 (z~prior), 0.700 (z=prior mean), 0.512 (reconstructions); ceiling 0.900, floor 0.200, "
                         "normalised 0.520")
     assert lines[3] == "  person found: posed 0.875, random 0.625, real 0.750 (random/real 0.833)"
     assert lines[-1] == "  FID/KID: skipped: no weights"
