@@ -146,13 +146,14 @@ MIN_KNOWN_OTHERS = 20
 DEFAULT_LOOKALIKE_DISTANCE = 0.4375
 
 
-def lookalike_distance(distances: np.ndarray, groups: np.ndarray) -> float:
+def lookalike_distance(distances: np.ndarray, groups: np.ndarray) -> tuple[float, int]:
     """The distance to the references at which people known to be someone else begin.
 
     `distances` (N,) are each person's distance to the nearest reference, `groups` (N,) ints
     numbering the photo or video frame each was found in. In each group all but the person
-    nearest the references are someone else; the LOOKALIKE_QUANTILE of their distances is
-    returned, or DEFAULT_LOOKALIKE_DISTANCE where fewer than MIN_KNOWN_OTHERS are known.
+    nearest the references are someone else. Returns the LOOKALIKE_QUANTILE of their
+    distances (DEFAULT_LOOKALIKE_DISTANCE where fewer than MIN_KNOWN_OTHERS are known) and
+    how many they are.
     """
     distances = np.asarray(distances, np.float64)
     groups = np.asarray(groups)
@@ -161,8 +162,8 @@ def lookalike_distance(distances: np.ndarray, groups: np.ndarray) -> float:
     nearest = np.r_[True, g[1:] != g[:-1]] if len(g) else np.zeros(0, bool)
     others = distances[order[~nearest]]
     if len(others) < MIN_KNOWN_OTHERS:
-        return DEFAULT_LOOKALIKE_DISTANCE
-    return max(float(np.quantile(others, LOOKALIKE_QUANTILE)), 0.05)
+        return DEFAULT_LOOKALIKE_DISTANCE, len(others)
+    return max(float(np.quantile(others, LOOKALIKE_QUANTILE)), 0.05), len(others)
 
 
 # ----------------------------------------------------------------------------- tracks

@@ -465,6 +465,7 @@ class PrepareReport:
     tracks: int = 0  # people followed through the videos
     half_body: int = 0  # samples kept without knees or ankles
     selection_sheet: Path | None = None
+    lookalike: tuple[float, int] | None = None  # with references: identity.lookalike_distance
 
     def summary(self) -> str:
         skipped = ", ".join(f"{k} {v}" for k, v in self.skipped.items() if v) or "none"
@@ -482,6 +483,12 @@ class PrepareReport:
         if self.tracks:
             lines.append(f"  {self.tracks} people tracked in the videos: `poseguide show {self.out} --people` draws them; "
                          f"--track N... or --min-track-frames N chooses")
+        if self.lookalike is not None:
+            distance, known = self.lookalike
+            basis = (f"the nearest 1% of {known} people known to be someone else" if known >= identity.MIN_KNOWN_OTHERS
+                     else f"the default: {known} people known to be someone else are too few to measure it")
+            lines.append(f"  look-alikes begin {distance:.2f} from the references ({basis}); "
+                         "--reference-distance is in units of that")
         if self.selection_sheet is not None:
             lines.append(f"  who was kept and who left out: {self.selection_sheet}")
         return "\n".join(lines)
@@ -840,7 +847,9 @@ def consolidate(out: Path, sources: list[Source], units: list[Unit], settings: P
         "framing": settings.framing.to_dict(),
         "settings": settings.to_dict(),
         "counts": {"samples": len(keep), "train": len(keep) - n_val, "val": n_val, "skipped": skipped},
-        "selection": {**selection.to_dict(), "tracks_found": n_tracks},
+        "selection": {**selection.to_dict(), "tracks_found": n_tracks,
+                      **({"lookalike_distance": round(chosen["lookalike"][0], 4), "known_others": chosen["lookalike"][1]}
+                         if chosen["lookalike"] else {})},
         "half_body": half_body,
         "sources": [
             {"path": name_text(s.path), "kind": s.kind, "frames": s.frame_count, "fps": s.fps, **({"error": s.error} if s.error else {})}
@@ -863,6 +872,7 @@ def consolidate(out: Path, sources: list[Source], units: list[Unit], settings: P
         units_done=0, units_total=len(units), frames_processed=0, seconds=0.0, bad_inputs=bad_inputs,
         tracks=n_tracks,
         half_body=half_body,
+        lookalike=chosen["lookalike"],
         selection_sheet=(out / SELECTION_SHEET) if (out / SELECTION_SHEET).exists() else None,
     )
 
@@ -894,15 +904,18 @@ def select_people(entries: list[dict], looks: np.ndarray, tracks: np.ndarray, so
                   selection: SelectionSettings, references: list[dict], face_vectors: np.ndarray | None = None) -> dict:
     """Who is kept: {"why": per entry, "" if kept else the reason it is not; "distance": per
     entry, its distance to the nearest reference (None without references); "by": "face" where
-    that distance came from faces, "body" where from the look, "" without references}."""
+    that distance came from faces, "body" where from the look, "" without references;
+    "lookalike": (the look-alike distance, how many people it was measured on), None without
+    references}."""
     n = len(entries)
     why = [""] * n
     distance: list[float | None] = [None] * n
     by = [""] * n
+    lookalike = None
     if references:
         by_face = _face_distances(face_vectors, references, selection.reference_distance, n)
-        d, decided = _reference_distances(entries, looks, tracks, np.stack([r["appearance"] for r in references]),
-                                          selection.reference_distance, by_face)
+        d, decided, lookalike = _reference_distances(entries, looks, tracks, np.stack([r["appearance"] for r in references]),
+                                                     selection.reference_distance, by_face)
         for i in range(n):
             distance[i] = float(d[i])
             by[i] = "body" if np.isnan(by_face[i]) else "face"
@@ -933,7 +946,7 @@ def select_people(entries: list[dict], looks: np.ndarray, tracks: np.ndarray, so
                 why[i] = f"track {t}, not one of --track"
             elif length[t] < selection.min_track_frames:
                 why[i] = f"track {t} has {length[t]} frames, under --min-track-frames {selection.min_track_frames}"
-    return {"why": why, "distance": distance, "by": by}
+    return {"why": why, "distance": distance, "by": by, "lookalike": lookalike}
 
 
 def _face_distances(face_vectors: np.ndarray | None, references: list[dict], limit: float, n: int) -> np.ndarray:
@@ -951,9 +964,9 @@ def _face_distances(face_vectors: np.ndarray | None, references: list[dict], lim
 
 def _reference_distances(entries: list[dict], looks: np.ndarray, tracks: np.ndarray, references: np.ndarray,
                          limit: float, by_face: np.ndarray | None = None, rounds: int = 4,
-                         most_references: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """Each entry's distance to the nearest reference look, in look-alike distances (see
-    identity.lookalike_distance), and the distance its decision uses.
+                         most_references: int = 256) -> tuple[np.ndarray, np.ndarray, tuple[float, int]]:
+    """Each entry's distance to the nearest reference look, in look-alike distances, the
+    distance its decision uses, and the look-alike distance (identity.lookalike_distance).
 
     A face, where the entry and a reference both show one, replaces the look. A track is
     decided as a whole, by its median. The reference photos show the person from one
@@ -971,7 +984,8 @@ def _reference_distances(entries: list[dict], looks: np.ndarray, tracks: np.ndar
     pool = references
     for _ in range(rounds):
         d = identity.nearest_reference_distance(looks, pool)
-        d = d / identity.lookalike_distance(d, groups)
+        lookalike = identity.lookalike_distance(d, groups)
+        d = d / lookalike[0]
         if by_face is not None:  # a face, where both sides show one, says more than clothes
             d = np.where(np.isnan(by_face), d, by_face)
         median = {t: float(np.median(d[tracks == t])) for t in frames_of}
@@ -991,7 +1005,7 @@ def _reference_distances(entries: list[dict], looks: np.ndarray, tracks: np.ndar
         taken = np.flatnonzero(np.isin(tracks, list(accepted)))
         taken = taken[np.linspace(0, len(taken) - 1, min(len(taken), most_references)).astype(int)]
         pool = np.concatenate([references, looks[taken]])
-    return d, decided
+    return d, decided, lookalike
 
 
 def reference_people(paths: Iterable[str], settings: PrepareSettings) -> list[dict]:

@@ -194,6 +194,9 @@ def test_who_is_kept_changes_without_redoing_the_work(tmp_path, prepared_dataset
     assert all(0.0 <= float(r["identity_distance"]) <= 0.8 for r in rows)  # the default limit
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["selection"]["references"] == [str(reference)]
+    # the unit the limit is in, and what it was measured on, are said and kept
+    assert manifest["selection"]["lookalike_distance"] > 0 and manifest["selection"]["known_others"] > 0
+    assert "look-alikes begin" in proc.stdout and "people known to be someone else" in proc.stdout
 
     # A reference photo with nobody in it: one line, and the dataset as it was.
     before = (out / "samples.csv").read_text()

@@ -149,12 +149,13 @@ def test_lookalike_distance_counts_only_people_known_to_be_someone_else():
     # 25 photos of two people each: the nearer one may be the person, the farther one is not.
     distances = np.array([0.1, 0.6] * 25)
     groups = np.repeat(np.arange(25), 2)
-    assert identity.lookalike_distance(distances, groups) == pytest.approx(0.6)
+    distance, known = identity.lookalike_distance(distances, groups)
+    assert distance == pytest.approx(0.6) and known == 25
     # alone in every photo: nobody is known to be someone else
-    assert identity.lookalike_distance(distances, np.arange(50)) == identity.DEFAULT_LOOKALIKE_DISTANCE
+    assert identity.lookalike_distance(distances, np.arange(50)) == (identity.DEFAULT_LOOKALIKE_DISTANCE, 0)
     # too few known others to say where look-alikes begin
     few = identity.MIN_KNOWN_OTHERS - 1
-    assert identity.lookalike_distance(distances[: 2 * few], groups[: 2 * few]) == identity.DEFAULT_LOOKALIKE_DISTANCE
+    assert identity.lookalike_distance(distances[: 2 * few], groups[: 2 * few]) == (identity.DEFAULT_LOOKALIKE_DISTANCE, few)
 
 
 def _photos(people: list[list[np.ndarray]]) -> tuple[list[dict], np.ndarray, dict]:
@@ -178,6 +179,7 @@ def test_one_limit_keeps_a_look_nobody_else_wears_and_drops_it_where_the_crowd_w
     entries, looks, sources = _photos([[red_black, green_black]] * 25)
     chosen = select_people(entries, looks, np.full(len(looks), -1), sources, SelectionSettings(), [{"appearance": reference}])
     assert [not why for why in chosen["why"]] == [True, False] * 25
+    assert chosen["lookalike"] == (pytest.approx(1.0), 25)
     assert chosen["distance"][0] == pytest.approx(float(identity.appearance_distance(reference, red_black)))
     # Where the people known to be others wear it, beside the person in every photo, it is no match.
     entries, looks, sources = _photos([[reference, red_black]] * 25 + [[red_black]])
