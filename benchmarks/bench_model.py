@@ -71,9 +71,11 @@ def main() -> None:
     print(f"hardware: {hw.summary()}; {torch.get_num_threads()} threads, batch {args.batch}")
     print(f"precision auto here: {auto} ({choice.reason})")
     names = args.variants
-    print("| size | head | image | params | GFLOPs/img (enc+dec) | GFLOPs/img (decode) | "
-          + " | ".join(f"ms/img {n}" for n in names) + " | " + " | ".join(f"{n} vs fp32" for n in names if n != "fp32") + " |")
-    print("|---" * (6 + len(names) + len([n for n in names if n != "fp32"])) + "|")
+    compared = [n for n in names if n != "fp32"]
+    header = ["size", "head", "image", "params", "GFLOPs/img (enc+dec)", "GFLOPs/img (decode)",
+              *(f"ms/img {n}" for n in names), *(f"{n} vs fp32" for n in compared)]
+    print("| " + " | ".join(header) + " |")
+    print("|---" * len(header) + "|")
     loss_fn = VAELoss(LossConfig())
     for name, head in itertools.product(args.sizes, args.heads):
         torch.manual_seed(0)
@@ -81,13 +83,10 @@ def main() -> None:
         flops = flops_per_image(model)
         ms = {v: step_seconds(model, loss_fn, args.batch, *VARIANTS[v], repeats=args.repeats) / args.batch * 1e3 for v in names}
         base = ms.get("fp32")
-        ratios = [f"{base / ms[n]:.2f}x" if base else "-" for n in names if n != "fp32"]
-        print(
-            f"| {name} | {head} | {model.config.image_size} px | {count_parameters(model) / 1e6:.2f} M "
-            f"| {flops['forward'] / 1e9:.2f} | {flops['decode'] / 1e9:.2f} | "
-            + " | ".join(f"{ms[n]:.0f}" for n in names) + " | " + " | ".join(ratios) + " |",
-            flush=True,
-        )
+        row = [name, head, f"{model.config.image_size} px", f"{count_parameters(model) / 1e6:.2f} M",
+               f"{flops['forward'] / 1e9:.2f}", f"{flops['decode'] / 1e9:.2f}", *(f"{ms[n]:.0f}" for n in names),
+               *(f"{base / ms[n]:.2f}x" if base else "-" for n in compared)]
+        print("| " + " | ".join(row) + " |", flush=True)
 
 
 if __name__ == "__main__":
