@@ -138,12 +138,15 @@ def nearest_reference_distance(descriptors: np.ndarray, references: np.ndarray, 
 # People known to be someone else: in a photo or video frame with several people at most one is
 # the person, so all but the one nearest the references are others. Their nearest 1% mark where
 # look-alikes begin. The quantile and prepare's default limit (0.8 of it) were chosen on the
-# first 400 frames of vtest (benchmarks/bench_identity.py); the later frames were kept for judging.
+# candidates from vtest's first 400 frames (benchmarks/bench_identity.py).
 LOOKALIKE_QUANTILE = 0.01
 MIN_KNOWN_OTHERS = 20
-# Used where fewer are known (a collection of solo photos): 0.8 of it is the 0.35 that was the
-# fixed limit before, about the look-alike distance of a person in a dark coat in vtest.
+# Used where fewer are known (a collection of solo photos): 0.8 of it is 0.35, the fixed limit
+# before look-alikes were measured; vtest's people measure 0.27-0.69.
 DEFAULT_LOOKALIKE_DISTANCE = 0.4375
+# A floor, so that a reference photo that is also among the inputs (distance 0 to itself, and
+# maybe to a twin beside it) cannot make every other distance huge.
+MIN_LOOKALIKE_DISTANCE = 0.05
 
 
 def lookalike_distance(distances: np.ndarray, groups: np.ndarray) -> tuple[float, int]:
@@ -163,7 +166,7 @@ def lookalike_distance(distances: np.ndarray, groups: np.ndarray) -> tuple[float
     others = distances[order[~nearest]]
     if len(others) < MIN_KNOWN_OTHERS:
         return DEFAULT_LOOKALIKE_DISTANCE, len(others)
-    return max(float(np.quantile(others, LOOKALIKE_QUANTILE)), 0.05), len(others)
+    return max(float(np.quantile(others, LOOKALIKE_QUANTILE)), MIN_LOOKALIKE_DISTANCE), len(others)
 
 
 # ----------------------------------------------------------------------------- tracks

@@ -155,9 +155,9 @@ class SelectionSettings:
 
     With `references`, a person is kept when their look is within `reference_distance` of the
     nearest reference person, measured in look-alike distances: how near the references the
-    people known to be someone else come (identity.lookalike_distance); in a video the decision is the
-    track's median, so it holds for every frame of one walk past the camera. Without them, a
-    photo keeps its main subject only (unless `all_people`) and a video keeps every track.
+    people known to be someone else come (identity.lookalike_distance). In a video the decision
+    is the track's median, so it holds for every frame of one walk past the camera. Without
+    them, a photo keeps its main subject only (unless `all_people`) and a video keeps every track.
     """
 
     references: tuple[str, ...] = ()
@@ -485,7 +485,8 @@ class PrepareReport:
                          f"--track N... or --min-track-frames N chooses")
         if self.lookalike is not None:
             distance, known = self.lookalike
-            basis = (f"the nearest 1% of {known} people known to be someone else" if known >= identity.MIN_KNOWN_OTHERS
+            basis = (f"the nearest {identity.LOOKALIKE_QUANTILE:.0%} of {known} people known to be someone else"
+                     if known >= identity.MIN_KNOWN_OTHERS
                      else f"the default: {known} people known to be someone else are too few to measure it")
             lines.append(f"  look-alikes begin {distance:.2f} from the references ({basis}); "
                          "--reference-distance is in units of that")
