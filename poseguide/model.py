@@ -624,12 +624,13 @@ CHANNELS_LIMITS = (1, 4096)  # each stage's width
 MAX_STAGES = 8
 
 
-def architecture_differences(ours: ModelConfig, saved: dict) -> list[str]:
+def architecture_differences(ours: ModelConfig, saved: dict) -> dict:
     """The model settings in which a saved model section (config.json's or a run's config.yaml's)
-    differs from `ours`, so its weights cannot fit; cond_dropout is a training setting."""
+    differs from `ours`, so its weights cannot fit, each with its saved value (SAVED_DEFAULTS
+    where the section predates the key), in name order; cond_dropout is a training setting."""
     saved = {**SAVED_DEFAULTS, **saved}
     mine = ours.to_dict()
-    return sorted(k for k in mine if k != "cond_dropout" and mine[k] != saved.get(k))
+    return {k: saved.get(k) for k in sorted(mine) if k != "cond_dropout" and mine[k] != saved.get(k)}
 
 
 def check_architecture(data: dict) -> None:

@@ -418,12 +418,12 @@ def initial_weights(model_dir: str, model: torch.nn.Module) -> torch.nn.Module:
         source = PoseCVAE.from_pretrained(POSE_PRIOR_DIR if model_dir == POSE_PRIOR_NAME else model_dir)
     except ModelLoadError as err:
         raise TrainingError(f"training.init_from: {err}") from None
-    ours, theirs = model.config.to_dict(), source.config.to_dict()
-    differ = architecture_differences(model.config, theirs)
+    ours = model.config.to_dict()
+    differ = architecture_differences(model.config, source.config.to_dict())
     if differ:
         raise TrainingError(
             f"training.init_from {model_dir}: its architecture differs from model: "
-            + ", ".join(f"{k} {theirs.get(k)!r} there, {ours[k]!r} here" for k in differ[:3])
+            + ", ".join(f"{k} {theirs!r} there, {ours[k]!r} here" for k, theirs in list(differ.items())[:3])
         )
     return source
 
@@ -431,14 +431,14 @@ def initial_weights(model_dir: str, model: torch.nn.Module) -> torch.nn.Module:
 def _architecture_hint(run_dir: Path, config: Config) -> str:
     """The model settings a run trained with, where this config asks for others: the likely reason
     its checkpoint does not fit (e.g. a run from before model.head_upsample existed)."""
-    from poseguide.model import SAVED_DEFAULTS, architecture_differences
+    from poseguide.model import architecture_differences
 
     try:
-        saved = {**SAVED_DEFAULTS, **(read_yaml(run_dir / CONFIG_FILE).get("model") or {})}
+        saved = read_yaml(run_dir / CONFIG_FILE).get("model") or {}
     except (ConfigError, OSError, AttributeError):
         return ""
     differ = architecture_differences(config.model, saved)
-    return f" (this run trained with {', '.join(f'model.{k}={saved.get(k)}' for k in differ)})" if differ else ""
+    return f" (this run trained with {', '.join(f'model.{k}={v}' for k, v in differ.items())})" if differ else ""
 
 
 def check_checkpoint(path: Path, process_index: int) -> None:
