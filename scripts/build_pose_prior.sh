@@ -4,12 +4,12 @@
 # train configs/pose-prior.yaml, and store the exported weights in half precision.
 # The families kick, kneel and arms_crossed are left out on purpose: `poseguide evaluate
 # --pose-set` scores renders of them as poses no part of training has seen.
-# Usage: bash scripts/build_pose_prior.sh [NUM_RENDERS]   (default 2400; about 50 min on 2 AVX2 cores:
-# 3 min of renders, 6 min of prepare, 1,200 fp32 training steps at 1.9 s; 21 min on 2 AMX cores:
-# 35 s, 4 min, 1,200 bf16 steps at 0.8 s)
+# Usage: bash scripts/build_pose_prior.sh [NUM_RENDERS]   (default 4800; 37 min on 2 AMX cores:
+# 50 s of renders, 6.3 min of prepare, 2,400 bf16 training steps at 0.74 s; on 2 AVX2 cores about
+# 1.6 hours: 6 min, 12 min, 2,400 fp32 steps at about 1.9 s)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-NUM=${1:-2400}
+NUM=${1:-4800}
 PY=.venv/bin/python
 $PY -m poseguide.cli synth data/synth-prior --num "$NUM" --seed 1 \
     --families arms_overhead arms_out arms_forward one_arm_raised crouch sit lunge lean turn walk stand
