@@ -975,12 +975,12 @@ def _reference_distances(entries: list[dict], looks: np.ndarray, tracks: np.ndar
     person walking away, turning round), as a few more photos from the user would. A track seen
     in the same frames as an accepted one is someone else and is never taken.
     """
-    group_of: dict[tuple, int] = {}
+    group_of: dict[tuple, int] = {}  # one number per photo or video frame
     groups = np.array([group_of.setdefault((e["source"], e["frame"]), len(group_of)) for e in entries], np.int64)
     frames_of: dict[int, set] = {}
-    for i, t in enumerate(tracks.tolist()):
+    for t, g in zip(tracks.tolist(), groups.tolist()):
         if t >= 0:
-            frames_of.setdefault(t, set()).add((entries[i]["source"], entries[i]["frame"]))
+            frames_of.setdefault(t, set()).add(g)
     accepted: set[int] = set()
     pool = references
     for _ in range(rounds):
