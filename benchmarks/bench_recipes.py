@@ -1,0 +1,95 @@
+"""Training recipes judged over several seeds: posed PCK and detail, mean and range.
+
+One training seed of the main job can land far from another (the PatchGAN's doing: without it
+the seeds agree), so a recipe is only better if it is better over seeds. Each recipe fine-tunes
+configs/small.yaml for a fixed number of steps (no time budget: the result does not depend on
+how busy the machine is) once per seed, then scores its exported model the way
+`poseguide evaluate` scores posed samples: held-out poses drawn at the default temperature,
+MediaPipe re-detection (PCK@0.1 over the ceiling of the real images), and the person's detail
+at half resolution against the real crops. Finished runs are reused, so an interrupted
+benchmark picks up where it stopped.
+
+    python benchmarks/bench_recipes.py --data data/vtest-128 --out runs/recipes --steps 120 --seeds 0 1 2 \\
+        --recipe "main job:" --recipe "no PatchGAN:loss.adversarial_weight=0"
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from poseguide import evaluate as ev
+from poseguide import hardware
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def train(run: Path, data: str, steps: int, seed: int, overrides: list[str]) -> None:
+    if (run / "model" / "model.safetensors").is_file():
+        return
+    cmd = [sys.executable, "-m", "poseguide.cli", "train", "--config", str(REPO / "configs" / "small.yaml"),
+           "training.max_minutes=null", f"training.max_steps={steps}", f"training.seed={seed}",
+           "logging.report_to=none", f"training.output_dir={run}", f"data.dataset={data}", *overrides]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode:
+        sys.exit(f"error: training {run} failed:\n{proc.stderr[-2000:]}")
+
+
+def score(run: Path, data: str, num: int, estimator) -> tuple[float, float]:
+    """(PCK@0.1 / ceiling, person detail / real at half resolution) of posed samples, as
+    `poseguide evaluate --num NUM` reports them (pose.ratio_to_ceiling, sharpness.person_coarse)."""
+    settings = ev.EvalSettings(num=num, progress=False)
+    generator = ev.load_generator(ev.resolve_model_dir(run), "auto")
+    model = generator.model
+    info, _, images, masks, poses = ev.load_split(data, model.config.image_size, settings)
+    background = tuple(int(c) for c in info.background)
+    z = model.sample_latent(len(poses), torch.Generator().manual_seed(settings.seed), settings.temperature).cpu()
+    posed, alpha = ev.generate_batched(generator, z, poses, background, settings, "posed")
+    ceiling = ev.pck_entry(ev.detect_poses(images, estimator, settings, "real"), poses, settings)["pck@0.1"]
+    pck = ev.pck_entry(ev.detect_poses(posed, estimator, settings, "posed"), poses, settings)["pck@0.1"]
+    detail = ev.sharpness_scores((images, masks, poses), {"posed": (posed, alpha, poses)})["person_coarse"]["posed_ratio"]
+    return pck / ceiling, detail
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", required=True, help="a prepared dataset with a val split")
+    parser.add_argument("--out", default="runs/recipes", help="where each recipe's runs go")
+    parser.add_argument("--steps", type=int, default=120, help="training steps per run (120: the AVX2 budget)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--num", type=int, default=200, help="held-out crops to score")
+    parser.add_argument("--recipe", action="append", required=True,
+                        help='"NAME:key=value,key=value" (config overrides; "NAME:" is configs/small.yaml as it is)')
+    args = parser.parse_args()
+    recipes = {}
+    for text in args.recipe:
+        name, _, overrides = text.partition(":")
+        recipes[name] = [o for o in overrides.split(",") if o]
+
+    from poseguide.extract import PoseEstimator
+
+    hw = hardware.detect("cpu")
+    precision = hardware.choose_precision(hw).mixed_precision
+    print(f"hardware: {hw.summary()}; training precision {precision} (chosen by the hardware, as the main job)", flush=True)
+    print(f"{args.steps} steps per run, seeds {args.seeds}, {args.num} held-out crops of {args.data}")
+    print(f"{'recipe':40s} {'PCK/ceiling mean (range)':>26s} {'detail mean (range)':>22s}")
+    with PoseEstimator() as estimator:
+        for name, overrides in recipes.items():
+            results = []
+            for seed in args.seeds:
+                slug = "".join(c if c.isalnum() else "-" for c in name).strip("-") or "recipe"
+                run = Path(args.out) / f"{slug}-s{seed}"
+                train(run, args.data, args.steps, seed, overrides)
+                results.append(score(run, args.data, args.num, estimator))
+            pck, detail = zip(*results)
+            print(f"{name:40s} {statistics.mean(pck):8.3f} ({min(pck):.3f}-{max(pck):.3f})      "
+                  f"{statistics.mean(detail):8.3f} ({min(detail):.3f}-{max(detail):.3f})", flush=True)
+
+
+if __name__ == "__main__":
+    main()
