@@ -25,19 +25,25 @@ import torch
 
 from poseguide import evaluate as ev
 from poseguide import hardware
+from poseguide.model import ModelLoadError
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def train(run: Path, data: str, steps: int, seed: int, overrides: list[str]) -> None:
-    if (run / "model" / "model.safetensors").is_file():
-        return
+    """One run, unless a finished one of the same command is there already."""
     cmd = [sys.executable, "-m", "poseguide.cli", "train", "--config", str(REPO / "configs" / "small.yaml"),
            "training.max_minutes=null", f"training.max_steps={steps}", f"training.seed={seed}",
            "logging.report_to=none", f"training.output_dir={run}", f"data.dataset={data}", *overrides]
+    recipe = run / "recipe.txt"  # the command a finished run was trained with
+    if (run / "model" / "model.safetensors").is_file() and recipe.is_file():
+        if recipe.read_text() != " ".join(cmd[3:]):
+            sys.exit(f"error: {run} was trained with another recipe ({recipe}); remove it or pick another --out")
+        return
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode:
         sys.exit(f"error: training {run} failed:\n{proc.stderr[-2000:]}")
+    recipe.write_text(" ".join(cmd[3:]))
 
 
 def score(run: Path, data: str, num: int, estimator) -> tuple[float, float]:
@@ -85,7 +91,10 @@ def main() -> None:
                 slug = "".join(c if c.isalnum() else "-" for c in name).strip("-") or "recipe"
                 run = Path(args.out) / f"{slug}-s{seed}"
                 train(run, args.data, args.steps, seed, overrides)
-                results.append(score(run, args.data, args.num, estimator))
+                try:
+                    results.append(score(run, args.data, args.num, estimator))
+                except (ev.EvaluationError, ModelLoadError) as err:
+                    sys.exit(f"error: {err}")
             pck, detail = zip(*results)
             print(f"{name:40s} {statistics.mean(pck):8.3f} ({min(pck):.3f}-{max(pck):.3f})      "
                   f"{statistics.mean(detail):8.3f} ({min(detail):.3f}-{max(detail):.3f})", flush=True)
