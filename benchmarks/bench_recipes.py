@@ -6,8 +6,8 @@ configs/small.yaml for a fixed number of steps (no time budget: the result does 
 how busy the machine is) once per seed, then scores its exported model the way
 `poseguide evaluate` scores posed samples: held-out poses drawn at the default temperature,
 MediaPipe re-detection (PCK@0.1 over the ceiling of the real images), and the person's detail
-at half resolution against the real crops. Finished runs are reused, so an interrupted
-benchmark picks up where it stopped.
+at half resolution against the real crops. Finished runs are reused and an interrupted one
+resumes from its last checkpoint, so a stopped benchmark picks up where it was.
 
     python benchmarks/bench_recipes.py --data data/vtest-128 --out runs/recipes --steps 120 --seeds 0 1 2 \\
         --recipe "main job:" --recipe "no PatchGAN:loss.adversarial_weight=0"
@@ -26,6 +26,7 @@ import torch
 from poseguide import evaluate as ev
 from poseguide import hardware
 from poseguide.model import ModelLoadError
+from poseguide.report import ratio
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 def train(run: Path, data: str, steps: int, seed: int, overrides: list[str]) -> None:
     """One run, unless a finished one of the same command is there already."""
     cmd = [sys.executable, "-m", "poseguide.cli", "train", "--config", str(REPO / "configs" / "small.yaml"),
-           "training.max_minutes=null", f"training.max_steps={steps}", f"training.seed={seed}",
+           "--resume", "latest", "training.max_minutes=null", f"training.max_steps={steps}", f"training.seed={seed}",
            "logging.report_to=none", f"training.output_dir={run}", f"data.dataset={data}", *overrides]
     recipe = run / "recipe.txt"  # the command a finished run was trained with
     if (run / "model" / "model.safetensors").is_file() and recipe.is_file():
@@ -46,20 +47,30 @@ def train(run: Path, data: str, steps: int, seed: int, overrides: list[str]) -> 
     recipe.write_text(" ".join(cmd[3:]))
 
 
-def score(run: Path, data: str, num: int, estimator) -> tuple[float, float]:
+class HeldOut:
+    """The held-out crops `poseguide evaluate --num NUM` picks, and their ceiling (MediaPipe on
+    the real images), computed once for every run of the benchmark."""
+
+    def __init__(self, data: str, image_size: int, settings: ev.EvalSettings, estimator):
+        info, _, self.images, self.masks, self.poses = ev.load_split(data, image_size, settings)
+        self.background = tuple(int(c) for c in info.background)
+        self.ceiling = ev.pck_entry(ev.detect_poses(self.images, estimator, settings, "real"), self.poses, settings)["pck@0.1"]
+
+
+def score(run: Path, data: str, settings: ev.EvalSettings, estimator, held_out: dict[int, HeldOut]) -> tuple[float, float]:
     """(PCK@0.1 / ceiling, person detail / real at half resolution) of posed samples, as
     `poseguide evaluate --num NUM` reports them (pose.ratio_to_ceiling, sharpness.person_coarse)."""
-    settings = ev.EvalSettings(num=num, progress=False)
     generator = ev.load_generator(ev.resolve_model_dir(run), "auto")
     model = generator.model
-    info, _, images, masks, poses = ev.load_split(data, model.config.image_size, settings)
-    background = tuple(int(c) for c in info.background)
-    z = model.sample_latent(len(poses), torch.Generator().manual_seed(settings.seed), settings.temperature).cpu()
-    posed, alpha = ev.generate_batched(generator, z, poses, background, settings, "posed")
-    ceiling = ev.pck_entry(ev.detect_poses(images, estimator, settings, "real"), poses, settings)["pck@0.1"]
-    pck = ev.pck_entry(ev.detect_poses(posed, estimator, settings, "posed"), poses, settings)["pck@0.1"]
-    detail = ev.sharpness_scores((images, masks, poses), {"posed": (posed, alpha, poses)})["person_coarse"]["posed_ratio"]
-    return pck / ceiling, detail
+    size = model.config.image_size
+    if size not in held_out:
+        held_out[size] = HeldOut(data, size, settings, estimator)
+    real = held_out[size]
+    z = model.sample_latent(len(real.poses), torch.Generator().manual_seed(settings.seed), settings.temperature).cpu()
+    posed, alpha = ev.generate_batched(generator, z, real.poses, real.background, settings, "posed")
+    pck = ev.pck_entry(ev.detect_poses(posed, estimator, settings, "posed"), real.poses, settings)["pck@0.1"]
+    sharpness = ev.sharpness_scores((real.images, real.masks, real.poses), {"posed": (posed, alpha, real.poses)})
+    return ratio(pck, real.ceiling), sharpness["person_coarse"]["posed_ratio"]
 
 
 def main() -> None:
@@ -84,6 +95,8 @@ def main() -> None:
     print(f"hardware: {hw.summary()}; training precision {precision} (chosen by the hardware, as the main job)", flush=True)
     print(f"{args.steps} steps per run, seeds {args.seeds}, {args.num} held-out crops of {args.data}")
     print(f"{'recipe':40s} {'PCK/ceiling mean (range)':>26s} {'detail mean (range)':>22s}")
+    settings = ev.EvalSettings(num=args.num, progress=False)
+    held_out: dict[int, HeldOut] = {}
     with PoseEstimator() as estimator:
         for name, overrides in recipes.items():
             results = []
@@ -92,7 +105,7 @@ def main() -> None:
                 run = Path(args.out) / f"{slug}-s{seed}"
                 train(run, args.data, args.steps, seed, overrides)
                 try:
-                    results.append(score(run, args.data, args.num, estimator))
+                    results.append(score(run, args.data, settings, estimator, held_out))
                 except (ev.EvaluationError, ModelLoadError) as err:
                     sys.exit(f"error: {err}")
             pck, detail = zip(*results)
