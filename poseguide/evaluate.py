@@ -703,6 +703,8 @@ def evaluate(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir:
     targets = {
         "pck@0.1_over_ceiling": {"value": ratio(pck01, ceiling01), "target": QUALITY_TARGETS["pck_ratio"]},
         "random_over_real_detection": {"value": realism["ratio"], "target": QUALITY_TARGETS["detection_ratio"]},
+        "person_detail_over_real": {"value": sharpness["person_coarse"]["samples_ratio"],
+                                    "target": QUALITY_TARGETS["detail_ratio"]},
     }
     for entry in targets.values():
         entry["met"] = bool(math.isfinite(entry["value"]) and entry["value"] >= entry["target"])

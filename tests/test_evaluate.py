@@ -67,7 +67,10 @@ def test_report_json_schema(report_dir):
     assert div["samples_pairwise_l1"] >= 0 and div["real_pairwise_l1"] > 0
     # FID/KID: skipped without a weights file, and the report says why
     assert r["fid"]["skipped"] is True and "never downloads" in r["fid"]["reason"]
-    assert set(r["targets"]) == {"pck@0.1_over_ceiling", "random_over_real_detection"}
+    assert set(r["targets"]) == {"pck@0.1_over_ceiling", "random_over_real_detection", "person_detail_over_real"}
+    detail = r["targets"]["person_detail_over_real"]
+    assert detail["value"] == r["sharpness"]["person_coarse"]["samples_ratio"] and detail["target"] == 0.7
+    assert detail["met"] == (detail["value"] >= 0.7)
     assert r["seconds"]["total"] > 0
 
 

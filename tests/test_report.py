@@ -108,6 +108,24 @@ def test_markdown_is_the_same_from_memory_and_from_report_json(tmp_path):
     assert rp.markdown(_report()) == rp.markdown(_round_trip(_report(), tmp_path))
 
 
+def test_sharpness_section_states_the_detail_target_and_older_reports_keep_theirs(tmp_path):
+    report = _report()
+    report["sharpness"] = {
+        "person_coarse": {"real": 0.012345, "samples_ratio": 0.41234, "reconstructions_ratio": 0.5,
+                          "random_ratio": 0.45, "images": {"real": 6, "random": 5}},
+        "definition": "SHARPNESS DEFINITION", "placement": "PLACEMENT",
+    }
+    report["targets"]["person_detail_over_real"] = {"value": 0.41234, "target": 0.7, "met": False}
+    lines = rp.markdown(_round_trip(report, tmp_path)).splitlines()
+    assert "| person, half resolution | 0.01235 (n=6) | 0.412 | 0.500 | 0.450 (n=5) |" in lines
+    assert "Person detail of posed samples / real, at half resolution: 0.412 (target >= 0.7: not met)." in lines
+    # a report written before the detail target: the section without the line, its own targets as stored
+    del report["targets"]["person_detail_over_real"]
+    md = rp.markdown(_round_trip(report, tmp_path))
+    assert "Person detail of posed samples" not in md and "- Sharpness: SHARPNESS DEFINITION." in md
+    assert "Random / real detection ratio target >= 0.8: met." in md.splitlines()
+
+
 def test_fid_rows_and_a_missing_training_step():
     report = _report()
     report["model"]["training_step"] = None
