@@ -5,9 +5,10 @@ the seeds agree), so a recipe is only better if it is better over seeds. Each re
 configs/small.yaml for a fixed number of steps (no time budget: the result does not depend on
 how busy the machine is) once per seed, then scores its exported model the way
 `poseguide evaluate` scores posed samples: held-out poses drawn at the default temperature,
-MediaPipe re-detection (PCK@0.1 over the ceiling of the real images), and the person's detail
-at half resolution against the real crops. Finished runs are reused and an interrupted one
-resumes from its last checkpoint, so a stopped benchmark picks up where it was.
+MediaPipe re-detection (PCK@0.1 over the ceiling of the real images), and the detail of the
+person, the face and the hands at half resolution against the real crops. Finished runs are
+reused and an interrupted one resumes from its last checkpoint, so a stopped benchmark picks up
+where it was. Each seed's scores are printed as it finishes, then each recipe's mean and range.
 
     python benchmarks/bench_recipes.py --data data/vtest-128 --out runs/recipes --steps 120 --seeds 0 1 2 \\
         --recipe "main job:" --recipe "no PatchGAN:loss.adversarial_weight=0"
@@ -57,9 +58,13 @@ class HeldOut:
         self.ceiling = ev.pck_entry(ev.detect_poses(self.images, estimator, settings, "real"), self.poses, settings)["pck@0.1"]
 
 
-def score(run: Path, data: str, settings: ev.EvalSettings, estimator, held_out: dict[int, HeldOut]) -> tuple[float, float]:
-    """(PCK@0.1 / ceiling, person detail / real at half resolution) of posed samples, as
-    `poseguide evaluate --num NUM` reports them (pose.ratio_to_ceiling, sharpness.person_coarse)."""
+COLUMNS = ("PCK/ceiling", "person detail", "face detail", "hand detail")
+
+
+def score(run: Path, data: str, settings: ev.EvalSettings, estimator, held_out: dict[int, HeldOut]) -> tuple[float, ...]:
+    """PCK@0.1 / ceiling, then the detail / real at half resolution of the person, the face and
+    the hands, of posed samples, as `poseguide evaluate --num NUM` reports them
+    (pose.ratio_to_ceiling, sharpness.{person,face,hand}_coarse)."""
     generator = ev.load_generator(ev.resolve_model_dir(run), "auto")
     model = generator.model
     size = model.config.image_size
@@ -70,7 +75,7 @@ def score(run: Path, data: str, settings: ev.EvalSettings, estimator, held_out: 
     posed, alpha = ev.generate_batched(generator, z, real.poses, real.background, settings, "posed")
     pck = ev.pck_entry(ev.detect_poses(posed, estimator, settings, "posed"), real.poses, settings)["pck@0.1"]
     sharpness = ev.sharpness_scores((real.images, real.masks, real.poses), {"posed": (posed, alpha, real.poses)})
-    return ratio(pck, real.ceiling), sharpness["person_coarse"]["posed_ratio"]
+    return (ratio(pck, real.ceiling), *(sharpness[f"{region}_coarse"]["posed_ratio"] for region in ("person", "face", "hand")))
 
 
 def main() -> None:
@@ -94,7 +99,8 @@ def main() -> None:
     precision = hardware.choose_precision(hw).mixed_precision
     print(f"hardware: {hw.summary()}; training precision {precision} (chosen by the hardware, as the main job)", flush=True)
     print(f"{args.steps} steps per run, seeds {args.seeds}, {args.num} held-out crops of {args.data}")
-    print(f"{'recipe':40s} {'PCK/ceiling mean (range)':>26s} {'detail mean (range)':>22s}")
+    print(f"{'recipe':32s}" + "".join(f"{name + ': mean (range)':>28s}" for name in COLUMNS)
+          + "   (detail: posed / real at half resolution)")
     settings = ev.EvalSettings(num=args.num, progress=False)
     held_out: dict[int, HeldOut] = {}
     with PoseEstimator() as estimator:
@@ -108,9 +114,10 @@ def main() -> None:
                     results.append(score(run, args.data, settings, estimator, held_out))
                 except (ev.EvaluationError, ModelLoadError) as err:
                     sys.exit(f"error: {err}")
-            pck, detail = zip(*results)
-            print(f"{name:40s} {statistics.mean(pck):8.3f} ({min(pck):.3f}-{max(pck):.3f})      "
-                  f"{statistics.mean(detail):8.3f} ({min(detail):.3f}-{max(detail):.3f})", flush=True)
+                print(f"  seed {seed}: " + ", ".join(f"{v:.3f}" for v in results[-1]) + f"  ({run})", flush=True)
+            columns = zip(*results)
+            print(f"{name:32s}" + "".join(f"{statistics.mean(c):14.3f} ({min(c):.3f}-{max(c):.3f})" for c in columns),
+                  flush=True)
 
 
 if __name__ == "__main__":
