@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from poseguide.evaluate import EvalSettings, EvaluationError, evaluate, load_report, resolve_model_dir  # noqa: E402
-from poseguide.report import REPORT_JSON, console_summary, fmt, ratio  # noqa: E402
+from poseguide.report import REPORT_JSON, console_summary, fmt, ratio, target_verdict  # noqa: E402
 from poseguide.rundir import METRICS_FILE, SAMPLE_GRID_PREFIX, SAMPLES_DIR  # noqa: E402
 
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
@@ -132,16 +132,14 @@ def temperature_table(reports: list[dict]) -> str:
 
 def targets_text(report: dict) -> str:
     t = report["targets"]
-    pck, det = t["pck@0.1_over_ceiling"], t["random_over_real_detection"]
     text = (
-        f"Quality targets: PCK@0.1 / ceiling = {fmt(pck['value'])} (target >= {pck['target']:g}: "
-        f"{'met' if pck['met'] else 'not met'}); person detection on random samples / on real images = "
-        f"{fmt(det['value'])} (target >= {det['target']:g}: {'met' if det['met'] else 'not met'})"
+        f"Quality targets: PCK@0.1 / ceiling = {fmt(t['pck@0.1_over_ceiling']['value'])} "
+        f"({target_verdict(report, 'pck@0.1_over_ceiling')}); person detection on random samples / on real images = "
+        f"{fmt(t['random_over_real_detection']['value'])} ({target_verdict(report, 'random_over_real_detection')})"
     )
-    detail = t.get("person_detail_over_real")  # reports written before the detail target lack it
-    if detail:
-        text += (f"; person detail of posed samples / real, half resolution = {fmt(detail['value'])} "
-                 f"(target >= {detail['target']:g}: {'met' if detail['met'] else 'not met'})")
+    if "person_detail_over_real" in t:  # reports written before the detail target lack it
+        text += (f"; person detail of posed samples / real, half resolution = {fmt(t['person_detail_over_real']['value'])} "
+                 f"({target_verdict(report, 'person_detail_over_real')})")
     return text + "."
 
 
