@@ -13,7 +13,8 @@ walked past. `prepare` uses this module to keep the one person the user means:
   people known to be someone else come. A black coat is near every black coat, a red jacket
   near nobody's; one limit in this unit serves both.
 - `assign_tracks` links the people of consecutive video frames by the overlap of their crop
-  boxes, refusing a link between clearly different-looking people, so that a decision made
+  boxes, refusing a link between clearly different-looking people or across a sudden jump in
+  box size (someone stepping in front), so that a decision made
   for a track (its median distance to the references) holds for every frame of it.
 - `main_subject` picks the person a photo is of when no reference is given.
 
@@ -175,12 +176,16 @@ def lookalike_distance(distances: np.ndarray, groups: np.ndarray) -> tuple[float
 @dataclass(frozen=True)
 class TrackSettings:
     """Linking people of nearby frames: crop boxes overlapping at least `min_iou`, frames at most
-    `max_gap` sampled frames apart (a person the filters dropped for a moment), and looks no
-    further apart than `max_distance` (two people crossing swap boxes, not colours)."""
+    `max_gap` sampled frames apart (a person the filters dropped for a moment), looks no
+    further apart than `max_distance` (two people crossing swap boxes, not colours), and box
+    sides within `max_scale_change` of each other: a walker's crop grows or shrinks a few
+    percent between samples, while a crop that jumps in size has framed someone stepping in
+    front, or two people at once, and continuing the track there would hand it to them."""
 
     min_iou: float = 0.3
     max_gap: int = 5
     max_distance: float = 0.6
+    max_scale_change: float = 1.25
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -211,7 +216,9 @@ def assign_tracks(frames: np.ndarray, boxes: np.ndarray, descriptors: np.ndarray
             last = np.array([live[t] for t in alive])
             iou = box_iou(boxes[here], boxes[last])
             looks = appearance_distance(descriptors[here][:, None], descriptors[last][None])
-            iou[(iou < settings.min_iou) | (looks > settings.max_distance)] = 0.0
+            sides = boxes[here][:, None, 2], boxes[last][None, :, 2]
+            scale = np.maximum(*sides) / np.maximum(np.minimum(*sides), 1e-9)
+            iou[(iou < settings.min_iou) | (looks > settings.max_distance) | (scale > settings.max_scale_change)] = 0.0
             while iou.size and iou.max() > 0:
                 i, j = np.unravel_index(int(iou.argmax()), iou.shape)
                 track[here[i]] = alive[j]

@@ -90,6 +90,19 @@ def test_tracks_do_not_link_boxes_that_overlap_but_look_unlike():
     assert tracks.tolist() == [0, 1]
 
 
+def test_tracks_end_where_the_box_jumps_in_size_but_follow_a_walker_growing_steadily():
+    # someone steps in front: the crop suddenly frames a box half as big again, same colours
+    look = identity.appearance(*_person(RED, BLUE))
+    frames = list(range(8))
+    boxes = [(100 + 4 * f, 50, 100) for f in range(4)] + [(100 + 4 * f - 25, 25, 150) for f in range(4, 8)]
+    tracks = identity.assign_tracks(np.array(frames), np.array(boxes, float), np.stack([look] * 8))
+    assert tracks.tolist() == [0, 0, 0, 0, 1, 1, 1, 1]
+    # a walker coming towards the camera grows 6% a frame: one track all the way
+    boxes = [(100, 50, 100 * 1.06 ** f) for f in range(8)]
+    tracks = identity.assign_tracks(np.array(frames), np.array(boxes, float), np.stack([look] * 8))
+    assert tracks.tolist() == [0] * 8
+
+
 def test_main_subject_is_large_and_central():
     # a large person at the centre beats a slightly larger one in the corner, not a much larger one
     centre, corner = (300, 200, 200), (0, 0, 240)
