@@ -3,6 +3,8 @@
 Each command's arguments live in one `_add_<command>` function, and its work in the
 module named after it, so this file stays a table of contents. Errors a user can fix
 (bad input, missing files) are raised as `UserError` and printed as one line, exit 2.
+A command imports its module only when it runs, so `--help` and a mistyped option answer
+at once, without loading torch.
 """
 
 from __future__ import annotations

@@ -42,13 +42,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from poseguide import atomicfile, metrics, nearest
+from poseguide import atomicfile, generate, metrics, nearest, pose_edits
 from poseguide.datasetdir import IMAGES, LANDMARKS, MANIFEST, MASKS
 from poseguide import landmarks as lm
 from poseguide.jsonfile import read_versioned_json
-from poseguide.model import DEFAULT_TEMPERATURE, posterior_std
+from poseguide.model import DEFAULT_TEMPERATURE, ModelLoadError, posterior_std
 from poseguide.report import COMPARE_ROWS, QUALITY_TARGETS, REPORT_JSON, REPORT_MD, markdown, ratio, value_at
 from poseguide.rundir import CONFIG_FILE as RUN_CONFIG_FILE, MODEL_DIR as RUN_MODEL_DIR
+from poseguide.generate import GenerateError, Generator, check_sampling, composite, to_rgba
+from poseguide.framing import FramingSettings
+from poseguide.dataset import DatasetError, to_model_inputs, validate_dataset
+from poseguide.extract import PoseEstimator
+from poseguide.visualize import draw_skeleton, make_grid, save_png
+from poseguide.modelcard import write_model_card
 
 REPORT_FORMAT = "poseguide-evaluation"
 REPORT_VERSION = 1
@@ -92,7 +98,6 @@ class EvalSettings:
             raise EvaluationError(f"split must be val or train, got {self.split!r}")
         if self.diversity_k < 2:
             raise EvaluationError("diversity needs at least 2 samples per pose")
-        from poseguide.generate import GenerateError, check_sampling
 
         try:
             check_sampling(self.seed, self.temperature)  # the latents are drawn as `generate` draws them
@@ -105,11 +110,9 @@ class EvalSettings:
 
 def resolve_model_dir(path: str | os.PathLike) -> Path:
     """A model dir, or a training run dir holding one in `model/` (generate's rule)."""
-    from poseguide.generate import resolve_model_dir as resolve
-    from poseguide.model import ModelLoadError
 
     try:
-        return resolve(path)
+        return generate.resolve_model_dir(path)
     except ModelLoadError as err:
         raise EvaluationError(str(err)) from None
 
@@ -124,8 +127,6 @@ def default_out_dir(model_dir: Path) -> Path:
 
 def load_generator(model_dir: Path, precision: str = "auto"):
     """The model as `generate` loads it (on the CPU), or a one-line EvaluationError."""
-    from poseguide.generate import GenerateError, Generator
-    from poseguide.model import ModelLoadError
 
     try:
         return Generator.load(model_dir, device="cpu", precision=precision)
@@ -135,7 +136,6 @@ def load_generator(model_dir: Path, precision: str = "auto"):
 
 def check_framing(generator, info) -> None:
     """Held-out poses are fed as they are, so the dataset must frame people as training did."""
-    from poseguide.framing import FramingSettings
 
     if not info.framing:
         return
@@ -152,7 +152,6 @@ def check_framing(generator, info) -> None:
 
 def load_split(data_dir: str | os.PathLike, image_size: int, settings: EvalSettings):
     """The dataset info and the chosen held-out samples as numpy arrays."""
-    from poseguide.dataset import DatasetError, validate_dataset
 
     try:
         info = validate_dataset(data_dir, image_size=image_size)
@@ -189,7 +188,6 @@ def generate_batched(generator, z: torch.Tensor, poses: np.ndarray | None, backg
     """Latents z (N, D) with poses (N, 33, 4) in crop coordinates (or the null condition) ->
     RGB uint8 (N, S, S, 3), the Generator's RGBA composited on the background as users get it,
     and its alpha uint8 (N, S, S), the generated person mask."""
-    from poseguide.generate import composite
 
     out, alphas = [], []
     with _bar(len(z), desc, settings) as bar:
@@ -208,8 +206,6 @@ def reconstruct(model, images: np.ndarray, masks: np.ndarray, poses: np.ndarray,
                 background: tuple[int, int, int], settings: EvalSettings) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
     """Encode each image with its pose; decode the posterior mean (the reconstruction, as
     composited uint8, and its alpha) and one posterior sample (for the ELBO, bits/dim per image)."""
-    from poseguide.dataset import to_model_inputs
-    from poseguide.generate import composite, to_rgba
 
     recons, alphas, bpd = [], [], []
     with _bar(len(images), "reconstruct", settings) as bar:
@@ -307,8 +303,6 @@ def unseen_pose_scores(generator, poses: np.ndarray, z: torch.Tensor, background
     given `pose_set`, the poses of another prepared dataset (e.g. rendered people of pose
     families kept out of training), whose own images give the ceiling. Returns (the report
     section, {picture name: (targets, samples, detections, poses, caption)})."""
-    from poseguide import pose_edits
-    from poseguide.generate import GenerateError
 
     size = generator.image_size
     score = functools.partial(pck_entry, settings=settings)
@@ -349,7 +343,6 @@ def unseen_pose_scores(generator, poses: np.ndarray, z: torch.Tensor, background
     pictures = {"unseen": ([], samples, detected, edited, "edited target pose")}
     if pose_set is not None:
         try:
-            from poseguide.dataset import DatasetError, validate_dataset
 
             info = validate_dataset(pose_set, image_size=size)
         except DatasetError as err:
@@ -586,7 +579,6 @@ def evaluate(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir:
     train_recons = redraw_training_images(model, info, bg_rgb, settings)
     timings["training_reconstructions"] = time.perf_counter() - t
 
-    from poseguide.extract import PoseEstimator
 
     t = time.perf_counter()
     with PoseEstimator() as estimator:
@@ -756,7 +748,6 @@ def evaluate(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir:
         pictures["nearest"] = "nearest.png"
         write_nearest_sheet(out_dir / pictures["nearest"], info, random_samples, near_random, images, near_real,
                             settings.picture_columns)
-    from poseguide.visualize import save_png
 
     pictures["faces"] = "faces.png"
     save_png(crops_sheet(images, {"sample": posed}, poses, settings.picture_columns), out_dir / pictures["faces"])
@@ -770,7 +761,6 @@ def evaluate(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir:
 def _update_model_card(model_dir: Path, report: dict, out_dir: Path) -> tuple[Path | None, str | None]:
     """Rewrite the model card with this evaluation's numbers. A model dir this user cannot write to
     (someone else's download) keeps its card: the report is what was asked for, and it is written."""
-    from poseguide.modelcard import write_model_card
 
     try:
         return write_model_card(model_dir, report=report, report_dir=out_dir), None
@@ -810,7 +800,6 @@ def write_pictures(out_dir: Path, images, poses, posed, det_posed, random_sample
     """PNG grids: targets vs samples (with skeletons), random samples, reconstructions, diversity."""
     import cv2
 
-    from poseguide.visualize import draw_skeleton, make_grid, save_png
 
     size = images.shape[1]
     scale = max(1, 128 // size)
@@ -856,7 +845,6 @@ def write_unseen_pictures(out_dir: Path, pictures: dict, background: tuple[int, 
                           settings: EvalSettings) -> dict[str, str]:
     """pose_grid PNGs of unseen_pose_scores' sets; targets without an image are drawn as
     skeletons on the background."""
-    from poseguide.visualize import draw_skeleton, save_png
 
     paths = {}
     for name, (images, samples, detected, poses, caption) in pictures.items():
@@ -876,7 +864,6 @@ def pose_grid(targets: list[np.ndarray], target_caption: str, samples: np.ndarra
     found in each sample with its count of correct joints at PCK@0.1."""
     import cv2
 
-    from poseguide.visualize import draw_skeleton, make_grid
 
     cols = len(targets)
     scale = targets[0].shape[0] // samples.shape[1] if cols else 1
@@ -901,7 +888,6 @@ def crops_sheet(images: np.ndarray, samples: dict[str, np.ndarray], poses: np.nd
     tile size, so detail (or its absence) shows pixel for pixel."""
     import cv2
 
-    from poseguide.visualize import make_grid
 
     size = images.shape[1]
 
@@ -936,7 +922,6 @@ def write_nearest_sheet(path: Path, info, samples: np.ndarray, near_samples: nea
     held-out images, for scale: a copy shows as a pair as alike as the real ones are, or more."""
     import cv2
 
-    from poseguide.visualize import make_grid, save_png
 
     train_images = np.load(info.root / IMAGES, mmap_mode="r")
     size = samples.shape[1]

@@ -24,10 +24,15 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from poseguide import atomicfile, framing, landmarks as lm, poseformats
+from poseguide import atomicfile, framing, hardware, landmarks as lm, poseformats
 from poseguide.datasetdir import MANIFEST as DATASET_MANIFEST
 from poseguide.model import CONFIG_NAME, DEFAULT_TEMPERATURE, EXTRAS_NAME, ModelLoadError, PoseCVAE, load_extras
 from poseguide.rundir import CHECKPOINT_MARKER, CHECKPOINT_RE, CHECKPOINTS_DIR, MODEL_DIR as RUN_MODEL_DIR
+from poseguide.coverage import PoseCoverage
+from poseguide.decode import DecodeError, decode_image
+from poseguide.dataset import to_model_inputs
+from poseguide.extract import NoPersonError, PoseEstimator, best_person, person_sample
+from poseguide.visualize import draw_skeleton, make_grid, save_png
 
 DEFAULT_RUNS_DIR = "runs"
 DEFAULT_NUM = 4
@@ -102,7 +107,6 @@ def resolve_model_dir(checkpoint: str | os.PathLike | None, runs_dir: str | os.P
 
 def resolve_precision(precision: str, device: torch.device) -> str:
     """--precision auto|fp32|bf16|fp16 -> the one to draw in on `device` (one line if impossible)."""
-    from poseguide import hardware
 
     if precision not in PRECISIONS:
         raise GenerateError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
@@ -293,7 +297,6 @@ class Generator:
     def coverage(self):
         """The training poses as a PoseCoverage (mirrored where training flipped), or None for
         a model saved without them."""
-        from poseguide.coverage import PoseCoverage
 
         if self.train_poses is None or len(self.train_poses) == 0:
             return None
@@ -334,7 +337,6 @@ class Generator:
     def pose_from_photo(self, photo: str | os.PathLike, estimator=None) -> tuple[np.ndarray, tuple[int, int]]:
         """MediaPipe's pose of the main person in a photo, as `poseguide pose` finds it:
         ((33, 4) normalised to the photo, (W, H))."""
-        from poseguide.decode import DecodeError, decode_image
 
         try:
             image = decode_image(photo)
@@ -363,7 +365,6 @@ class Generator:
         images (B, S, S, 3) uint8 with the background replaced, masks (B, S, S) uint8,
         landmarks (B, 33, 4) crop-normalised: exactly what the dataset feeds training.
         """
-        from poseguide.dataset import to_model_inputs
 
         batch = {
             "image": torch.from_numpy(np.ascontiguousarray(images, dtype=np.uint8)),
@@ -383,8 +384,6 @@ class Generator:
         """The reference photo's person is found (MediaPipe pose + mask), cut out with the
         training framing and background exactly as `prepare` cuts a training sample, and
         encoded with its own pose as the condition (posterior mean)."""
-        from poseguide.decode import DecodeError, decode_image
-        from poseguide.extract import person_sample
 
         source = str(photo)
         try:
@@ -475,7 +474,6 @@ def _poses(tensors: dict[str, torch.Tensor], name: str, model_dir: Path) -> np.n
 
 def _best_person(image: np.ndarray, source: str, estimator=None):
     """The photo's main person (extract.best_person, as `poseguide pose` picks it) or a one-line error."""
-    from poseguide.extract import NoPersonError, PoseEstimator, best_person
 
     try:
         if estimator is not None:
@@ -505,7 +503,6 @@ def composite(rgba: np.ndarray, background: Sequence[int]) -> np.ndarray:
 
 def skeleton_tile(pose: np.ndarray, size: int, background: Sequence[int]) -> np.ndarray:
     """A pose drawn on a plain tile of the background colour, as on training sample grids."""
-    from poseguide.visualize import draw_skeleton
 
     canvas = np.empty((size, size, 3), dtype=np.uint8)
     canvas[:] = np.asarray(background, dtype=np.uint8)
@@ -521,7 +518,6 @@ def contact_sheet(
 ) -> np.ndarray:
     """One RGB sheet: each sample beside the skeleton it was asked to follow (unposed samples
     alone); a pose transfer starts with its reference sample and the pose it was encoded in."""
-    from poseguide.visualize import draw_skeleton, make_grid
 
     images = np.asarray(images)
     size = images.shape[1]
@@ -721,7 +717,6 @@ def plan(o: GenerateOptions) -> tuple[Generator, _Plan]:
             poses = np.stack([gen.frame_pose(kp.landmarks, kp.pixel_aspect_size(), source) for source, kp in keypoints])
             captions = [Path(source).stem for source, _ in keypoints]
         if o.pose_image is not None or o.appearance is not None:
-            from poseguide.extract import PoseEstimator
 
             estimator = PoseEstimator()
         if o.pose_image is not None:
@@ -780,7 +775,6 @@ def run(o: GenerateOptions) -> GenerateReport:
         raise GenerateError(" ".join(str(err).split())) from None
     from tqdm.auto import tqdm
 
-    from poseguide.visualize import save_png
 
     background = tuple(o.background) if o.background is not None else gen.background
     count = len(p.names)

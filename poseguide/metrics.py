@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from poseguide import landmarks as lm
+from poseguide.losses import elbo_bits_per_dim
 
 PCK_THRESHOLDS: tuple[float, ...] = (0.05, 0.1)
 PSNR_CAP_DB = 100.0  # identical images have infinite PSNR; each image's PSNR is capped here
@@ -195,7 +196,6 @@ def bits_per_dim(image: torch.Tensor, rgb: torch.Tensor, mu: torch.Tensor, logva
 
     image and rgb are in the model's [-1, 1] range.
     """
-    from poseguide.losses import elbo_bits_per_dim
 
     return elbo_bits_per_dim(image, rgb, mu, logvar)
 

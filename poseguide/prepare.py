@@ -45,12 +45,14 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from poseguide import atomicfile, framing, identity, landmarks as lm
+from poseguide import atomicfile, extract, faces, framing, identity, landmarks as lm
 from poseguide.datasetdir import (
     FORMAT, IMAGES, LANDMARKS, MANIFEST, MASKS, SAMPLE_COLUMNS, SAMPLES, SKIP_COLUMNS, SKIPPED, VERSION, name_text, read_manifest,
 )
 from poseguide.decode import DecodeError, decode_image, is_media_path, is_video_path, iter_video_frames, probe_video
-from poseguide.extract import DetectorSettings
+from poseguide.extract import DetectorSettings, PoseEstimator, make_hog
+from poseguide.faces import SAME_PERSON_DISTANCE
+from poseguide.visualize import make_grid, save_png
 
 STATE_FILE = "prepare-state.json"
 SELECTION_SHEET = "selection.png"  # who was kept and who left out, for the user to check
@@ -300,7 +302,6 @@ def _init_worker(settings_dict: dict, ignore_sigint: bool) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     import cv2
 
-    from poseguide.extract import PoseEstimator, make_hog
 
     cv2.setNumThreads(1)  # one process per core already; OpenCV threads would only contend
     _WORKER["settings"] = PrepareSettings.from_dict(settings_dict)
@@ -316,7 +317,6 @@ def _run_unit(args: tuple[Unit, str]) -> UnitResult:
 
 def _face_embedder():
     """dlib's face embedder when the `faces` extra is installed, else None (matching by body only)."""
-    from poseguide import faces
 
     return faces.FaceEmbedder() if faces.available() else None
 
@@ -333,7 +333,6 @@ def process_unit(unit: Unit, shard_dir: Path, settings: PrepareSettings, estimat
     large enough to tell people apart); write the unit's shard atomically."""
     import cv2
 
-    from poseguide import extract
 
     t0 = time.perf_counter()
     calls0 = estimator.calls
@@ -404,7 +403,6 @@ def process_unit(unit: Unit, shard_dir: Path, settings: PrepareSettings, estimat
 
 def _filter_people(people, settings: PrepareSettings, source: str, frame: int, skips: list) -> list:
     """Apply the per-person filters; record each rejection. Returns the kept people."""
-    from poseguide import extract
 
     if not people:
         skips.append({"frame": frame, "reason": "no_person", "detail": "MediaPipe found no pose"})
@@ -953,7 +951,6 @@ def select_people(entries: list[dict], looks: np.ndarray, tracks: np.ndarray, so
 def _face_distances(face_vectors: np.ndarray | None, references: list[dict], limit: float, n: int) -> np.ndarray:
     """Each entry's face distance to the nearest reference face, rescaled so that dlib's
     same-person distance lands on `limit`; NaN where either side shows no usable face."""
-    from poseguide.faces import SAME_PERSON_DISTANCE
 
     out = np.full(n, np.nan)
     ref_faces = [r["face"] for r in references if r.get("face") is not None]
@@ -1012,7 +1009,6 @@ def _reference_distances(entries: list[dict], looks: np.ndarray, tracks: np.ndar
 def reference_people(paths: Iterable[str], settings: PrepareSettings) -> list[dict]:
     """The person in each reference photo, cut out as a sample is: {"path", "image", "mask",
     "landmarks", "appearance", "face" (None: no usable face)}. Raises PrepareError naming the photo that has nobody usable."""
-    from poseguide import extract
 
     people = []
     estimator = extract.PoseEstimator()
@@ -1039,7 +1035,6 @@ def _write_selection_sheet(path: Path, entries: list[dict], shards: list, select
     where a wrong choice would be. Without references: a sample of each. Removed if nobody was left out."""
     import cv2
 
-    from poseguide.visualize import make_grid, save_png
 
     if selected.all() or len(entries) == 0:
         path.unlink(missing_ok=True)

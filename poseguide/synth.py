@@ -32,9 +32,11 @@ from typing import Callable
 import numpy as np
 import torch
 
-from poseguide import atomicfile
+from poseguide import atomicfile, landmarks as lm
 from poseguide.landmarks import NAMES as MEDIAPIPE_NAMES
 from poseguide.raster import rasterize
+from poseguide.jsonfile import read_versioned_json
+from poseguide.visualize import draw_skeleton, make_grid, save_png
 
 MANIFEST = "manifest.json"
 RENDERS = "renders.csv"
@@ -734,7 +736,6 @@ def check_output(out: Path, settings: SynthSettings) -> None:
         raise SynthError(f"{out}: {problem}")
     manifest = out / MANIFEST
     if manifest.is_file():
-        from poseguide.jsonfile import read_versioned_json
 
         old = read_versioned_json(manifest, FORMAT, VERSION, "synth manifest", SynthError)
         mismatch = [k for k, v in settings.key().items() if old.get(k) != v]
@@ -849,8 +850,6 @@ def contact_sheet(out: str | os.PathLike, path: str | os.PathLike, num: int = 28
     `skeleton`, overlaid with their true joints from renders.csv (to check both at a glance)."""
     import cv2
 
-    from poseguide import landmarks as lm
-    from poseguide.visualize import draw_skeleton, make_grid, save_png
 
     out = Path(out)
     with open(out / RENDERS, newline="") as f:

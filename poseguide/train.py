@@ -55,13 +55,15 @@ from poseguide.dataset import (
     to_model_inputs,
     validate_dataset,
 )
-from poseguide import atomicfile, hardware
-from poseguide.model import DEFAULT_TEMPERATURE
+from poseguide import atomicfile, hardware, visualize
+from poseguide.model import DEFAULT_TEMPERATURE, ModelLoadError, POSE_PRIOR_DIR, POSE_PRIOR_NAME, PoseCVAE, architecture_differences
 from poseguide.modelcard import write_model_card
 from poseguide.rundir import (
     CHECKPOINT_MARKER, CHECKPOINT_PREFIX, CHECKPOINTS_DIR, CONFIG_FILE, METRICS_FILE, MODEL_DIR, checkpoint_dir, list_checkpoints, rng_state_file,
     sample_grid_path,
 )
+from poseguide.losses import VAELoss, elbo_bits_per_dim
+from poseguide.visualize import save_png
 
 WANDB_ID_FILE = "wandb-run-id"
 # Config keys a resumed run may change without breaking the exact continuation.
@@ -412,7 +414,6 @@ def load_run_state(directory: Path, state: RunState, ema: AveragedModel | None) 
 def initial_weights(model_dir: str, model: torch.nn.Module) -> torch.nn.Module:
     """training.init_from's model (a model directory, or "pose-prior" for the one shipped in the
     package), refused in one line unless its architecture is `model`'s."""
-    from poseguide.model import POSE_PRIOR_DIR, POSE_PRIOR_NAME, ModelLoadError, PoseCVAE, architecture_differences
 
     try:
         source = PoseCVAE.from_pretrained(POSE_PRIOR_DIR if model_dir == POSE_PRIOR_NAME else model_dir)
@@ -431,7 +432,6 @@ def initial_weights(model_dir: str, model: torch.nn.Module) -> torch.nn.Module:
 def _architecture_hint(run_dir: Path, config: Config) -> str:
     """The model settings a run trained with, where this config asks for others: the likely reason
     its checkpoint does not fit (e.g. a run from before model.head_upsample existed)."""
-    from poseguide.model import architecture_differences
 
     try:
         saved = read_yaml(run_dir / CONFIG_FILE).get("model") or {}
@@ -505,8 +505,6 @@ class Trainer:
             torch.set_num_threads(t.cpu_threads or cpu_threads_per_process())
         set_seed(t.seed, device_specific=True)  # ranks draw different noise; data order is shared
 
-        from poseguide.losses import VAELoss
-        from poseguide.model import PoseCVAE
 
         model = PoseCVAE(config.model)
         if t.init_from and plan.resume is None:  # a resumed run's weights come from its checkpoint
@@ -803,7 +801,6 @@ class Trainer:
         capped, so it differs from the PSNR `poseguide evaluate` reports."""
         from torchmetrics.functional.image import peak_signal_noise_ratio
 
-        from poseguide.losses import elbo_bits_per_dim
 
         indices = self._val_indices()
         if len(indices) == 0:
@@ -852,7 +849,6 @@ class Trainer:
         """Rows: inputs, reconstructions (posterior mean), the poses, two fixed z's drawn in every
         pose, and unconditional samples (null condition). Poses and z are fixed for the whole
         run, so grids from different steps compare directly. Drawn with poseguide.visualize."""
-        from poseguide import visualize
 
         net = self.with_fitted_prior(self.inference_net, max_samples=self.config.logging.prior_samples)
         batch = self._grid_batch()
@@ -902,7 +898,6 @@ class Trainer:
     def write_samples(self, step: int) -> None:
         if not self.is_main:
             return
-        from poseguide.visualize import save_png
 
         grid = self.sample_grid(step)
         save_png(grid, sample_grid_path(self.run_dir, step))

@@ -16,6 +16,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from poseguide import atomicfile, landmarks as lm
+from poseguide.datasetdir import IMAGES, LANDMARKS, MASKS, read_samples
+from poseguide.coverage import BODY, spread_map
 
 LEFT_COLOUR = (255, 140, 0)  # orange: the person's left side
 RIGHT_COLOUR = (0, 160, 255)  # blue: the person's right side
@@ -201,8 +203,7 @@ def dataset_contact_sheet(
     Each tile shows the sample with its mask and skeleton, captioned with its source
     frame and split. Returns the number of samples drawn.
     """
-    from poseguide.datasetdir import IMAGES, LANDMARKS, MASKS, read_samples
-    from poseguide.prepare import PrepareError, load_manifest
+    from poseguide.prepare import PrepareError, load_manifest  # here: prepare imports this module
 
     data_dir = Path(data_dir)
     load_manifest(data_dir)
@@ -231,7 +232,6 @@ def dataset_contact_sheet(
 def people_sheet(data_dir: str | os.PathLike, output: str | os.PathLike, num: int = 64) -> int:
     """One tile per person tracked through the videos (most frames first), captioned with the
     track number that `prepare --track` takes. Returns the number of tiles."""
-    from poseguide.datasetdir import IMAGES, read_samples
     from poseguide.prepare import PrepareError, load_manifest
 
     data_dir = Path(data_dir)
@@ -260,7 +260,6 @@ def people_sheet(data_dir: str | os.PathLike, output: str | os.PathLike, num: in
 
 def dataset_coverage_picture(data_dir: str | os.PathLike, output: str | os.PathLike, split: str = "all") -> int:
     """Write pose_coverage_picture of a dataset's poses (of one split, or all); returns how many."""
-    from poseguide.datasetdir import LANDMARKS, read_samples
 
     rows = read_samples(data_dir)
     keep = np.asarray([split == "all" or r["split"] == split for r in rows], dtype=bool)
@@ -274,7 +273,6 @@ def pose_coverage_picture(poses: np.ndarray, size: int = 256, split: str = "trai
     per joint in the skeleton's side colours (left orange, right blue, centre green), with the
     median pose drawn over it. A pose a user asks for that leaves these clouds is one the
     model has not seen (poseguide.coverage)."""
-    from poseguide.coverage import BODY, spread_map
 
     poses = np.asarray(poses, dtype=np.float32)
     maps = spread_map(poses, size)
