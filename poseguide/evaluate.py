@@ -42,19 +42,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from poseguide import atomicfile, generate, metrics, nearest, pose_edits
+from poseguide import atomicfile, generate, landmarks as lm, metrics, nearest, pose_edits
+from poseguide.dataset import DatasetError, to_model_inputs, validate_dataset
 from poseguide.datasetdir import IMAGES, LANDMARKS, MANIFEST, MASKS
-from poseguide import landmarks as lm
+from poseguide.extract import PoseEstimator
+from poseguide.framing import FramingSettings
+from poseguide.generate import GenerateError, Generator, check_sampling, composite, to_rgba
 from poseguide.jsonfile import read_versioned_json
 from poseguide.model import DEFAULT_TEMPERATURE, ModelLoadError, posterior_std
+from poseguide.modelcard import write_model_card
 from poseguide.report import COMPARE_ROWS, QUALITY_TARGETS, REPORT_JSON, REPORT_MD, markdown, ratio, value_at
 from poseguide.rundir import CONFIG_FILE as RUN_CONFIG_FILE, MODEL_DIR as RUN_MODEL_DIR
-from poseguide.generate import GenerateError, Generator, check_sampling, composite, to_rgba
-from poseguide.framing import FramingSettings
-from poseguide.dataset import DatasetError, to_model_inputs, validate_dataset
-from poseguide.extract import PoseEstimator
 from poseguide.visualize import draw_skeleton, make_grid, save_png
-from poseguide.modelcard import write_model_card
 
 REPORT_FORMAT = "poseguide-evaluation"
 REPORT_VERSION = 1
@@ -110,7 +109,6 @@ class EvalSettings:
 
 def resolve_model_dir(path: str | os.PathLike) -> Path:
     """A model dir, or a training run dir holding one in `model/` (generate's rule)."""
-
     try:
         return generate.resolve_model_dir(path)
     except ModelLoadError as err:
@@ -127,7 +125,6 @@ def default_out_dir(model_dir: Path) -> Path:
 
 def load_generator(model_dir: Path, precision: str = "auto"):
     """The model as `generate` loads it (on the CPU), or a one-line EvaluationError."""
-
     try:
         return Generator.load(model_dir, device="cpu", precision=precision)
     except (ModelLoadError, GenerateError) as err:
@@ -136,7 +133,6 @@ def load_generator(model_dir: Path, precision: str = "auto"):
 
 def check_framing(generator, info) -> None:
     """Held-out poses are fed as they are, so the dataset must frame people as training did."""
-
     if not info.framing:
         return
     try:
@@ -152,7 +148,6 @@ def check_framing(generator, info) -> None:
 
 def load_split(data_dir: str | os.PathLike, image_size: int, settings: EvalSettings):
     """The dataset info and the chosen held-out samples as numpy arrays."""
-
     try:
         info = validate_dataset(data_dir, image_size=image_size)
     except DatasetError as err:
@@ -188,7 +183,6 @@ def generate_batched(generator, z: torch.Tensor, poses: np.ndarray | None, backg
     """Latents z (N, D) with poses (N, 33, 4) in crop coordinates (or the null condition) ->
     RGB uint8 (N, S, S, 3), the Generator's RGBA composited on the background as users get it,
     and its alpha uint8 (N, S, S), the generated person mask."""
-
     out, alphas = [], []
     with _bar(len(z), desc, settings) as bar:
         for start in range(0, len(z), settings.batch_size):
@@ -206,7 +200,6 @@ def reconstruct(model, images: np.ndarray, masks: np.ndarray, poses: np.ndarray,
                 background: tuple[int, int, int], settings: EvalSettings) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
     """Encode each image with its pose; decode the posterior mean (the reconstruction, as
     composited uint8, and its alpha) and one posterior sample (for the ELBO, bits/dim per image)."""
-
     recons, alphas, bpd = [], [], []
     with _bar(len(images), "reconstruct", settings) as bar:
         for start in range(0, len(images), settings.batch_size):
@@ -303,7 +296,6 @@ def unseen_pose_scores(generator, poses: np.ndarray, z: torch.Tensor, background
     given `pose_set`, the poses of another prepared dataset (e.g. rendered people of pose
     families kept out of training), whose own images give the ceiling. Returns (the report
     section, {picture name: (targets, samples, detections, poses, caption)})."""
-
     size = generator.image_size
     score = functools.partial(pck_entry, settings=settings)
     rng = np.random.default_rng([settings.seed, 3])
@@ -343,7 +335,6 @@ def unseen_pose_scores(generator, poses: np.ndarray, z: torch.Tensor, background
     pictures = {"unseen": ([], samples, detected, edited, "edited target pose")}
     if pose_set is not None:
         try:
-
             info = validate_dataset(pose_set, image_size=size)
         except DatasetError as err:
             raise EvaluationError(f"--pose-set: {err}") from None
@@ -579,7 +570,6 @@ def evaluate(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir:
     train_recons = redraw_training_images(model, info, bg_rgb, settings)
     timings["training_reconstructions"] = time.perf_counter() - t
 
-
     t = time.perf_counter()
     with PoseEstimator() as estimator:
         det_real = detect_poses(images, estimator, settings, "MediaPipe real")
@@ -761,7 +751,6 @@ def evaluate(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir:
 def _update_model_card(model_dir: Path, report: dict, out_dir: Path) -> tuple[Path | None, str | None]:
     """Rewrite the model card with this evaluation's numbers. A model dir this user cannot write to
     (someone else's download) keeps its card: the report is what was asked for, and it is written."""
-
     try:
         return write_model_card(model_dir, report=report, report_dir=out_dir), None
     except OSError as err:
@@ -799,7 +788,6 @@ def write_pictures(out_dir: Path, images, poses, posed, det_posed, random_sample
                    div_samples, div_poses, background, settings: EvalSettings) -> dict[str, str]:
     """PNG grids: targets vs samples (with skeletons), random samples, reconstructions, diversity."""
     import cv2
-
 
     size = images.shape[1]
     scale = max(1, 128 // size)
@@ -845,7 +833,6 @@ def write_unseen_pictures(out_dir: Path, pictures: dict, background: tuple[int, 
                           settings: EvalSettings) -> dict[str, str]:
     """pose_grid PNGs of unseen_pose_scores' sets; targets without an image are drawn as
     skeletons on the background."""
-
     paths = {}
     for name, (images, samples, detected, poses, caption) in pictures.items():
         cols = min(settings.picture_columns, len(samples))
@@ -863,7 +850,6 @@ def pose_grid(targets: list[np.ndarray], target_caption: str, samples: np.ndarra
     """Three rows: the target tiles, the samples drawn in those poses, and the pose MediaPipe
     found in each sample with its count of correct joints at PCK@0.1."""
     import cv2
-
 
     cols = len(targets)
     scale = targets[0].shape[0] // samples.shape[1] if cols else 1
@@ -887,7 +873,6 @@ def crops_sheet(images: np.ndarray, samples: dict[str, np.ndarray], poses: np.nd
     drawn for their poses (label -> images): the same box from all, upscaled with nearest to one
     tile size, so detail (or its absence) shows pixel for pixel."""
     import cv2
-
 
     size = images.shape[1]
 
@@ -921,7 +906,6 @@ def write_nearest_sheet(path: Path, info, samples: np.ndarray, near_samples: nea
     when it matched as its mirror), captioned with the distance; then the same for the nearest real
     held-out images, for scale: a copy shows as a pair as alike as the real ones are, or more."""
     import cv2
-
 
     train_images = np.load(info.root / IMAGES, mmap_mode="r")
     size = samples.shape[1]

@@ -25,13 +25,13 @@ import numpy as np
 import torch
 
 from poseguide import atomicfile, framing, hardware, landmarks as lm, poseformats
+from poseguide.coverage import PoseCoverage
+from poseguide.dataset import to_model_inputs
 from poseguide.datasetdir import MANIFEST as DATASET_MANIFEST
+from poseguide.decode import DecodeError, decode_image
+from poseguide.extract import NoPersonError, PoseEstimator, best_person, person_sample
 from poseguide.model import CONFIG_NAME, DEFAULT_TEMPERATURE, EXTRAS_NAME, ModelLoadError, PoseCVAE, load_extras
 from poseguide.rundir import CHECKPOINT_MARKER, CHECKPOINT_RE, CHECKPOINTS_DIR, MODEL_DIR as RUN_MODEL_DIR
-from poseguide.coverage import PoseCoverage
-from poseguide.decode import DecodeError, decode_image
-from poseguide.dataset import to_model_inputs
-from poseguide.extract import NoPersonError, PoseEstimator, best_person, person_sample
 from poseguide.visualize import draw_skeleton, make_grid, save_png
 
 DEFAULT_RUNS_DIR = "runs"
@@ -107,7 +107,6 @@ def resolve_model_dir(checkpoint: str | os.PathLike | None, runs_dir: str | os.P
 
 def resolve_precision(precision: str, device: torch.device) -> str:
     """--precision auto|fp32|bf16|fp16 -> the one to draw in on `device` (one line if impossible)."""
-
     if precision not in PRECISIONS:
         raise GenerateError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     try:
@@ -297,7 +296,6 @@ class Generator:
     def coverage(self):
         """The training poses as a PoseCoverage (mirrored where training flipped), or None for
         a model saved without them."""
-
         if self.train_poses is None or len(self.train_poses) == 0:
             return None
         if self._coverage is None:
@@ -337,7 +335,6 @@ class Generator:
     def pose_from_photo(self, photo: str | os.PathLike, estimator=None) -> tuple[np.ndarray, tuple[int, int]]:
         """MediaPipe's pose of the main person in a photo, as `poseguide pose` finds it:
         ((33, 4) normalised to the photo, (W, H))."""
-
         try:
             image = decode_image(photo)
         except DecodeError as err:
@@ -365,7 +362,6 @@ class Generator:
         images (B, S, S, 3) uint8 with the background replaced, masks (B, S, S) uint8,
         landmarks (B, 33, 4) crop-normalised: exactly what the dataset feeds training.
         """
-
         batch = {
             "image": torch.from_numpy(np.ascontiguousarray(images, dtype=np.uint8)),
             "mask": torch.from_numpy(np.ascontiguousarray(masks, dtype=np.uint8)),
@@ -384,7 +380,6 @@ class Generator:
         """The reference photo's person is found (MediaPipe pose + mask), cut out with the
         training framing and background exactly as `prepare` cuts a training sample, and
         encoded with its own pose as the condition (posterior mean)."""
-
         source = str(photo)
         try:
             image = decode_image(photo, self.background)
@@ -474,7 +469,6 @@ def _poses(tensors: dict[str, torch.Tensor], name: str, model_dir: Path) -> np.n
 
 def _best_person(image: np.ndarray, source: str, estimator=None):
     """The photo's main person (extract.best_person, as `poseguide pose` picks it) or a one-line error."""
-
     try:
         if estimator is not None:
             return best_person(image, estimator)
@@ -503,7 +497,6 @@ def composite(rgba: np.ndarray, background: Sequence[int]) -> np.ndarray:
 
 def skeleton_tile(pose: np.ndarray, size: int, background: Sequence[int]) -> np.ndarray:
     """A pose drawn on a plain tile of the background colour, as on training sample grids."""
-
     canvas = np.empty((size, size, 3), dtype=np.uint8)
     canvas[:] = np.asarray(background, dtype=np.uint8)
     return draw_skeleton(canvas, pose)
@@ -518,7 +511,6 @@ def contact_sheet(
 ) -> np.ndarray:
     """One RGB sheet: each sample beside the skeleton it was asked to follow (unposed samples
     alone); a pose transfer starts with its reference sample and the pose it was encoded in."""
-
     images = np.asarray(images)
     size = images.shape[1]
     scale = max(1, 128 // size)  # tiny models' samples are shown at least 128 px wide
@@ -717,7 +709,6 @@ def plan(o: GenerateOptions) -> tuple[Generator, _Plan]:
             poses = np.stack([gen.frame_pose(kp.landmarks, kp.pixel_aspect_size(), source) for source, kp in keypoints])
             captions = [Path(source).stem for source, _ in keypoints]
         if o.pose_image is not None or o.appearance is not None:
-
             estimator = PoseEstimator()
         if o.pose_image is not None:
             landmarks, image_size = gen.pose_from_photo(o.pose_image, estimator)
@@ -774,7 +765,6 @@ def run(o: GenerateOptions) -> GenerateReport:
     except (lm.PoseFileError, ModelLoadError, framing.FramingError) as err:
         raise GenerateError(" ".join(str(err).split())) from None
     from tqdm.auto import tqdm
-
 
     background = tuple(o.background) if o.background is not None else gen.background
     count = len(p.names)

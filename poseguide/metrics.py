@@ -196,7 +196,6 @@ def bits_per_dim(image: torch.Tensor, rgb: torch.Tensor, mu: torch.Tensor, logva
 
     image and rgb are in the model's [-1, 1] range.
     """
-
     return elbo_bits_per_dim(image, rgb, mu, logvar)
 
 

@@ -50,8 +50,7 @@ from poseguide.datasetdir import (
     FORMAT, IMAGES, LANDMARKS, MANIFEST, MASKS, SAMPLE_COLUMNS, SAMPLES, SKIP_COLUMNS, SKIPPED, VERSION, name_text, read_manifest,
 )
 from poseguide.decode import DecodeError, decode_image, is_media_path, is_video_path, iter_video_frames, probe_video
-from poseguide.extract import DetectorSettings, PoseEstimator, make_hog
-from poseguide.faces import SAME_PERSON_DISTANCE
+from poseguide.extract import DetectorSettings
 from poseguide.visualize import make_grid, save_png
 
 STATE_FILE = "prepare-state.json"
@@ -302,11 +301,10 @@ def _init_worker(settings_dict: dict, ignore_sigint: bool) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     import cv2
 
-
     cv2.setNumThreads(1)  # one process per core already; OpenCV threads would only contend
     _WORKER["settings"] = PrepareSettings.from_dict(settings_dict)
-    _WORKER["estimator"] = PoseEstimator()
-    _WORKER["hog"] = make_hog()
+    _WORKER["estimator"] = extract.PoseEstimator()
+    _WORKER["hog"] = extract.make_hog()
     _WORKER["faces"] = _face_embedder()
 
 
@@ -317,7 +315,6 @@ def _run_unit(args: tuple[Unit, str]) -> UnitResult:
 
 def _face_embedder():
     """dlib's face embedder when the `faces` extra is installed, else None (matching by body only)."""
-
     return faces.FaceEmbedder() if faces.available() else None
 
 
@@ -332,7 +329,6 @@ def process_unit(unit: Unit, shard_dir: Path, settings: PrepareSettings, estimat
     """Decode, find people, filter, crop; describe each person's look (and face, where one is
     large enough to tell people apart); write the unit's shard atomically."""
     import cv2
-
 
     t0 = time.perf_counter()
     calls0 = estimator.calls
@@ -403,7 +399,6 @@ def process_unit(unit: Unit, shard_dir: Path, settings: PrepareSettings, estimat
 
 def _filter_people(people, settings: PrepareSettings, source: str, frame: int, skips: list) -> list:
     """Apply the per-person filters; record each rejection. Returns the kept people."""
-
     if not people:
         skips.append({"frame": frame, "reason": "no_person", "detail": "MediaPipe found no pose"})
         return []
@@ -951,13 +946,12 @@ def select_people(entries: list[dict], looks: np.ndarray, tracks: np.ndarray, so
 def _face_distances(face_vectors: np.ndarray | None, references: list[dict], limit: float, n: int) -> np.ndarray:
     """Each entry's face distance to the nearest reference face, rescaled so that dlib's
     same-person distance lands on `limit`; NaN where either side shows no usable face."""
-
     out = np.full(n, np.nan)
     ref_faces = [r["face"] for r in references if r.get("face") is not None]
     if face_vectors is None or not ref_faces or n == 0:
         return out
     d = np.linalg.norm(face_vectors[:, None, :].astype(np.float64) - np.stack(ref_faces)[None].astype(np.float64), axis=2)
-    return d.min(1) * (limit / SAME_PERSON_DISTANCE)  # NaN rows stay NaN
+    return d.min(1) * (limit / faces.SAME_PERSON_DISTANCE)  # NaN rows stay NaN
 
 
 def _reference_distances(entries: list[dict], looks: np.ndarray, tracks: np.ndarray, references: np.ndarray,
@@ -1009,7 +1003,6 @@ def _reference_distances(entries: list[dict], looks: np.ndarray, tracks: np.ndar
 def reference_people(paths: Iterable[str], settings: PrepareSettings) -> list[dict]:
     """The person in each reference photo, cut out as a sample is: {"path", "image", "mask",
     "landmarks", "appearance", "face" (None: no usable face)}. Raises PrepareError naming the photo that has nobody usable."""
-
     people = []
     estimator = extract.PoseEstimator()
     face_embedder = _face_embedder()
@@ -1034,7 +1027,6 @@ def _write_selection_sheet(path: Path, entries: list[dict], shards: list, select
     """References, then the kept people least like them, then the left-out people most like them:
     where a wrong choice would be. Without references: a sample of each. Removed if nobody was left out."""
     import cv2
-
 
     if selected.all() or len(entries) == 0:
         path.unlink(missing_ok=True)

@@ -39,7 +39,6 @@ from poseguide import landmarks as lm, visualize
 from poseguide.generate import GenerateError, Generator, check_sampling, composite, resolve_model_dir, write_animation
 from poseguide.model import DEFAULT_TEMPERATURE
 from poseguide.poseformats import read_pose, write_pose
-from poseguide.visualize import save_png
 
 LOCALHOSTS = ("127.0.0.1", "localhost", "::1")
 STRIP_MAX = 12  # appearances in one strip: a row that still fits a screen
@@ -196,7 +195,6 @@ class Studio:
 
     def look(self, seed: int, temperature: float) -> np.ndarray:
         """A random appearance z (D,) from the model's prior, as `generate --seed` draws it."""
-
         check_sampling(int(seed), float(temperature))
         return self.gen.sample_z(1, int(seed), float(temperature))[0].numpy()
 
@@ -235,7 +233,6 @@ class Studio:
 
     def pose_from_file(self, path: str | os.PathLike) -> np.ndarray:
         """A pose file in any format poseformats reads (ours, OpenPose, COCO), framed into the crop."""
-
         keypoints = read_pose(path)
         return self.gen.frame_pose(keypoints.landmarks, keypoints.pixel_aspect_size(), str(path))
 
@@ -275,9 +272,8 @@ class Studio:
     def export(self, pose: np.ndarray, z: np.ndarray, stem: str = "studio") -> list[Path]:
         """The current image (RGBA PNG, alpha = the generated mask, as `generate` writes), its
         pose as a keypoints file and as OpenPose JSON, in a fresh folder under the work dir."""
-
         out = Path(tempfile.mkdtemp(prefix="export-", dir=self.work_dir))
-        png = save_png(self.rgba(np.asarray(pose)[None], z)[0], out / f"{stem}.png")
+        png = visualize.save_png(self.rgba(np.asarray(pose)[None], z)[0], out / f"{stem}.png")
         keypoints = out / f"{stem}.json"
         lm.write_keypoints(keypoints, pose, (self.size, self.size))
         openpose = write_pose(out / f"{stem}.openpose.json", pose, (self.size, self.size), "openpose")
@@ -287,7 +283,6 @@ class Studio:
 def make_studio(checkpoint: str | os.PathLike | None, device: str = "auto", precision: str = "auto") -> Studio:
     """Load the model (generate's resolution: without a checkpoint, the one run under ./runs).
     Raises ModelLoadError / GenerateError with one line; nothing is started before."""
-
     gen = Generator.load(resolve_model_dir(checkpoint), device, precision)
     work_dir = Path(tempfile.mkdtemp(prefix="poseguide-studio-"))
     atexit.register(shutil.rmtree, work_dir, ignore_errors=True)
@@ -308,7 +303,6 @@ def _status(*lines: str | None) -> str:
 def build_app(studio: Studio):
     """The Gradio page. Each browser tab has its own pose, appearance z and keyframes (gr.State)."""
     import gradio as gr
-
 
     user_errors = (GenerateError, lm.PoseFileError, ValueError)
     start_pose = studio.preset(DEFAULT_PRESET)

@@ -33,9 +33,9 @@ import numpy as np
 import torch
 
 from poseguide import atomicfile, landmarks as lm
+from poseguide.jsonfile import read_versioned_json
 from poseguide.landmarks import NAMES as MEDIAPIPE_NAMES
 from poseguide.raster import rasterize
-from poseguide.jsonfile import read_versioned_json
 from poseguide.visualize import draw_skeleton, make_grid, save_png
 
 MANIFEST = "manifest.json"
@@ -736,7 +736,6 @@ def check_output(out: Path, settings: SynthSettings) -> None:
         raise SynthError(f"{out}: {problem}")
     manifest = out / MANIFEST
     if manifest.is_file():
-
         old = read_versioned_json(manifest, FORMAT, VERSION, "synth manifest", SynthError)
         mismatch = [k for k, v in settings.key().items() if old.get(k) != v]
         if mismatch:
@@ -849,7 +848,6 @@ def contact_sheet(out: str | os.PathLike, path: str | os.PathLike, num: int = 28
     """The first `num` pictures of a synth folder, captioned with their pose family and, with
     `skeleton`, overlaid with their true joints from renders.csv (to check both at a glance)."""
     import cv2
-
 
     out = Path(out)
     with open(out / RENDERS, newline="") as f:

@@ -43,6 +43,7 @@ from safetensors import SafetensorError
 from torch.optim.swa_utils import AveragedModel
 from torch.utils.data import DataLoader
 
+from poseguide import atomicfile, hardware, visualize
 from poseguide.config import Config, ConfigError, diff_configs, load_config, read_yaml, save_config
 from poseguide.dataset import (
     DatasetError,
@@ -55,15 +56,13 @@ from poseguide.dataset import (
     to_model_inputs,
     validate_dataset,
 )
-from poseguide import atomicfile, hardware, visualize
+from poseguide.losses import VAELoss, elbo_bits_per_dim
 from poseguide.model import DEFAULT_TEMPERATURE, ModelLoadError, POSE_PRIOR_DIR, POSE_PRIOR_NAME, PoseCVAE, architecture_differences
 from poseguide.modelcard import write_model_card
 from poseguide.rundir import (
     CHECKPOINT_MARKER, CHECKPOINT_PREFIX, CHECKPOINTS_DIR, CONFIG_FILE, METRICS_FILE, MODEL_DIR, checkpoint_dir, list_checkpoints, rng_state_file,
     sample_grid_path,
 )
-from poseguide.losses import VAELoss, elbo_bits_per_dim
-from poseguide.visualize import save_png
 
 WANDB_ID_FILE = "wandb-run-id"
 # Config keys a resumed run may change without breaking the exact continuation.
@@ -414,7 +413,6 @@ def load_run_state(directory: Path, state: RunState, ema: AveragedModel | None) 
 def initial_weights(model_dir: str, model: torch.nn.Module) -> torch.nn.Module:
     """training.init_from's model (a model directory, or "pose-prior" for the one shipped in the
     package), refused in one line unless its architecture is `model`'s."""
-
     try:
         source = PoseCVAE.from_pretrained(POSE_PRIOR_DIR if model_dir == POSE_PRIOR_NAME else model_dir)
     except ModelLoadError as err:
@@ -432,7 +430,6 @@ def initial_weights(model_dir: str, model: torch.nn.Module) -> torch.nn.Module:
 def _architecture_hint(run_dir: Path, config: Config) -> str:
     """The model settings a run trained with, where this config asks for others: the likely reason
     its checkpoint does not fit (e.g. a run from before model.head_upsample existed)."""
-
     try:
         saved = read_yaml(run_dir / CONFIG_FILE).get("model") or {}
     except (ConfigError, OSError, AttributeError):
@@ -504,7 +501,6 @@ class Trainer:
         if self.device.type == "cpu":
             torch.set_num_threads(t.cpu_threads or cpu_threads_per_process())
         set_seed(t.seed, device_specific=True)  # ranks draw different noise; data order is shared
-
 
         model = PoseCVAE(config.model)
         if t.init_from and plan.resume is None:  # a resumed run's weights come from its checkpoint
@@ -801,7 +797,6 @@ class Trainer:
         capped, so it differs from the PSNR `poseguide evaluate` reports."""
         from torchmetrics.functional.image import peak_signal_noise_ratio
 
-
         indices = self._val_indices()
         if len(indices) == 0:
             return {}
@@ -849,7 +844,6 @@ class Trainer:
         """Rows: inputs, reconstructions (posterior mean), the poses, two fixed z's drawn in every
         pose, and unconditional samples (null condition). Poses and z are fixed for the whole
         run, so grids from different steps compare directly. Drawn with poseguide.visualize."""
-
         net = self.with_fitted_prior(self.inference_net, max_samples=self.config.logging.prior_samples)
         batch = self._grid_batch()
         image, mask, landmarks = to_model_inputs(batch, self.device, self.config.training.channels_last)
@@ -900,7 +894,7 @@ class Trainer:
             return
 
         grid = self.sample_grid(step)
-        save_png(grid, sample_grid_path(self.run_dir, step))
+        visualize.save_png(grid, sample_grid_path(self.run_dir, step))
         self.log_image("samples", grid, step, caption="rows: " + ", ".join(GRID_ROWS))
 
     def _synthetic_set(self) -> PoseDataset | None:

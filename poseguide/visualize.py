@@ -16,8 +16,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from poseguide import atomicfile, landmarks as lm
-from poseguide.datasetdir import IMAGES, LANDMARKS, MASKS, read_samples
 from poseguide.coverage import BODY, spread_map
+from poseguide.datasetdir import IMAGES, LANDMARKS, MASKS, read_samples
 
 LEFT_COLOUR = (255, 140, 0)  # orange: the person's left side
 RIGHT_COLOUR = (0, 160, 255)  # blue: the person's right side
@@ -260,7 +260,6 @@ def people_sheet(data_dir: str | os.PathLike, output: str | os.PathLike, num: in
 
 def dataset_coverage_picture(data_dir: str | os.PathLike, output: str | os.PathLike, split: str = "all") -> int:
     """Write pose_coverage_picture of a dataset's poses (of one split, or all); returns how many."""
-
     rows = read_samples(data_dir)
     keep = np.asarray([split == "all" or r["split"] == split for r in rows], dtype=bool)
     poses = np.load(Path(data_dir) / LANDMARKS, mmap_mode="r")[: len(keep)][keep]
@@ -273,7 +272,6 @@ def pose_coverage_picture(poses: np.ndarray, size: int = 256, split: str = "trai
     per joint in the skeleton's side colours (left orange, right blue, centre green), with the
     median pose drawn over it. A pose a user asks for that leaves these clouds is one the
     model has not seen (poseguide.coverage)."""
-
     poses = np.asarray(poses, dtype=np.float32)
     maps = spread_map(poses, size)
     canvas = np.zeros((size, size, 3), dtype=np.float32)
